@@ -1,0 +1,427 @@
+//! The TOML configuration of `../shared/CONTRACT.md`, one struct per section.
+//! Loaded and checked once at start: an unknown key or a bad value stops start-up with a
+//! message naming the key. Durations become `Duration`, addresses `SocketAddr`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole configuration. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub storage: StorageConfig,
+    pub api: ApiConfig,
+    pub smtp: SmtpConfig,
+    pub inbound: InboundConfig,
+    pub dns: DnsConfig,
+    pub delivery: DeliveryConfig,
+    pub sending: SendingConfig,
+}
+
+/// `[storage]`: where accounts, domains and messages live.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` (the embedded default) or `postgres://user:pass@host:port/db`.
+    pub url: String,
+    /// File holding the server key that encrypts secrets at rest (API secret keys, DKIM
+    /// private keys). Made at first start when missing. Every process sharing one database
+    /// must use the same key.
+    pub key_file: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: "sqlite://./data/sesame.db".into(),
+            key_file: PathBuf::from("./data/sesame.key"),
+        }
+    }
+}
+
+impl std::fmt::Debug for StorageConfig {
+    /// The URL may carry a database password: only its scheme is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.url.split("://").next().unwrap_or("");
+        f.debug_struct("StorageConfig")
+            .field("url", &format_args!("{scheme}://…"))
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
+/// `[api]`: the TencentCloud API 3.0 endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// Base of open/click/unsubscribe links in mail.
+    pub public_url: String,
+    /// Zone of the API's date and date-time strings.
+    #[serde(deserialize_with = "time_zone")]
+    pub time_zone: jiff::tz::TimeZone,
+    /// Calls per second one account may make to one action; 0 = unlimited.
+    pub rate_limit: u32,
+    /// Regions accepted in X-TC-Region; empty = any well-formed region.
+    pub regions: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            time_zone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC),
+            rate_limit: 20,
+            regions: Vec::new(),
+        }
+    }
+}
+
+/// `[smtp]`: submission listeners (used from the SMTP issue on).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    #[serde(deserialize_with = "opt_socket_addr")]
+    pub tls_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// CIDR blocks whose clients may submit without TLS or AUTH.
+    pub trusted_networks: Vec<String>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2587)),
+            tls_listen: Some(SocketAddr::from(([127, 0, 0, 1], 2465))),
+            tls_cert: None,
+            tls_key: None,
+            trusted_networks: Vec::new(),
+        }
+    }
+}
+
+/// `[inbound]`: the MX for `return_path_domain` (bounces and complaints).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2525)),
+        }
+    }
+}
+
+/// `[dns]`: the resolver used for domain verification and MX lookups.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// `ip:port` of the name servers; empty = the system resolver.
+    #[serde(deserialize_with = "socket_addrs")]
+    pub nameservers: Vec<SocketAddr>,
+}
+
+/// `[delivery]`: how mail leaves (used from the sending issue on).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Port dialled on MX hosts.
+    pub port: u16,
+    /// Optional smarthost: all mail goes there.
+    #[serde(deserialize_with = "opt_socket_addr")]
+    pub relay: Option<SocketAddr>,
+    pub helo_name: String,
+    #[serde(deserialize_with = "durations")]
+    pub retry_schedule: Vec<Duration>,
+    #[serde(deserialize_with = "duration")]
+    pub max_queue_lifetime: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        DeliveryConfig {
+            port: 25,
+            relay: None,
+            helo_name: "sesame.localhost".into(),
+            retry_schedule: vec![
+                minutes(1),
+                minutes(5),
+                minutes(30),
+                minutes(120),
+                minutes(360),
+            ],
+            max_queue_lifetime: Duration::from_secs(5 * 24 * 3600),
+        }
+    }
+}
+
+/// `[sending]`: what sender domains must publish, and how they are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendingConfig {
+    /// What the SPF record a domain must publish includes.
+    pub spf_include: String,
+    /// DKIM selector: keys live at `<dkim_selector>._domainkey.<domain>`.
+    pub dkim_selector: String,
+    pub return_path_domain: String,
+    /// The MX host a sender domain points at (our inbound listener), checked by verification.
+    pub mx_host: String,
+    /// How often verified domains are looked up again (a domain whose records vanished
+    /// stops being verified).
+    #[serde(deserialize_with = "duration")]
+    pub recheck_interval: Duration,
+}
+
+impl Default for SendingConfig {
+    fn default() -> Self {
+        SendingConfig {
+            spf_include: "_spf.sesame.localhost".into(),
+            dkim_selector: "sesame".into(),
+            return_path_domain: "bounces.sesame.localhost".into(),
+            mx_host: "mx.sesame.localhost".into(),
+            recheck_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error names the offending key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| e.to_string())?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.message().trim().to_string();
+            if path == "." || path.is_empty() {
+                message
+            } else {
+                format!("key `{path}`: {message}")
+            }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks that need more than one key's type.
+    fn check(&self) -> Result<(), String> {
+        let url = &self.storage.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(format!(
+                "key `storage.url`: {url:?} is neither sqlite://PATH nor postgres://..."
+            ));
+        }
+        if self.delivery.retry_schedule.is_empty() {
+            return Err("key `delivery.retry_schedule`: needs at least one duration".into());
+        }
+        if self.sending.dkim_selector.is_empty()
+            || !self
+                .sending
+                .dkim_selector
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err("key `sending.dkim_selector`: must be letters, digits and '-'".into());
+        }
+        for (key, value) in [
+            ("sending.spf_include", &self.sending.spf_include),
+            (
+                "sending.return_path_domain",
+                &self.sending.return_path_domain,
+            ),
+            ("sending.mx_host", &self.sending.mx_host),
+        ] {
+            if crate::DomainName::parse_lenient(value).is_none() {
+                return Err(format!("key `{key}`: {value:?} is not a domain name"));
+            }
+        }
+        if self.sending.recheck_interval.is_zero() {
+            return Err("key `sending.recheck_interval`: must be more than zero".into());
+        }
+        if !(self.api.public_url.starts_with("http://")
+            || self.api.public_url.starts_with("https://"))
+        {
+            return Err("key `api.public_url`: must start with http:// or https://".into());
+        }
+        Ok(())
+    }
+}
+
+fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_socket_addr(&text).map_err(serde::de::Error::custom)
+}
+
+fn opt_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_socket_addr(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn socket_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| {
+            // A bare IP means the standard DNS port.
+            if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+                return Ok(SocketAddr::new(ip, 53));
+            }
+            parse_socket_addr(t)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an ip:port address such as \"127.0.0.1:8080\""))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| parse_duration(t))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+/// Parses "30s", "5m", "2h", "5d" (and humantime's longer forms).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("{text:?} is not a duration such as \"30s\", \"5m\", \"2h\" or \"5d\"")
+    })
+}
+
+fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<jiff::tz::TimeZone, D::Error> {
+    let text = String::deserialize(d)?;
+    jiff::tz::TimeZone::get(&text).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a known time zone such as \"Asia/Shanghai\" or \"UTC\""
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_err(text: &str, needle: &str) {
+        let err = Config::parse(text).expect_err("config should be refused");
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+
+    #[test]
+    fn contract_sample_parses() {
+        let sample = r#"
+[storage]
+url = "sqlite://./data/sesame.db"
+[api]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+time_zone = "Asia/Shanghai"
+[smtp]
+listen = "127.0.0.1:2587"
+tls_listen = "127.0.0.1:2465"
+trusted_networks = []
+[inbound]
+listen = "127.0.0.1:2525"
+[dns]
+nameservers = ["127.0.0.1:5353"]
+[delivery]
+port = 25
+helo_name = "sesame.localhost"
+retry_schedule = ["1m", "5m", "30m", "2h", "6h"]
+max_queue_lifetime = "5d"
+[sending]
+spf_include = "_spf.sesame.localhost"
+dkim_selector = "sesame"
+return_path_domain = "bounces.sesame.localhost"
+"#;
+        let config = Config::parse(sample).expect("sample parses");
+        assert_eq!(
+            config.dns.nameservers,
+            vec!["127.0.0.1:5353".parse().unwrap()]
+        );
+        assert_eq!(
+            config.delivery.max_queue_lifetime,
+            Duration::from_secs(5 * 86400)
+        );
+        assert_eq!(config.delivery.retry_schedule[3], Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn empty_config_is_the_default() {
+        let config = Config::parse("").expect("empty parses");
+        assert_eq!(config.api.listen.port(), 8080);
+        assert_eq!(config.storage.url, "sqlite://./data/sesame.db");
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_named() {
+        check_err("[api]\nlisen = \"127.0.0.1:1\"\n", "lisen");
+        check_err("[api]\nlisten = \"nope\"\n", "api.listen");
+        check_err(
+            "[delivery]\nretry_schedule = [\"5 parsecs\"]\n",
+            "delivery.retry_schedule",
+        );
+        check_err("[api]\ntime_zone = \"Mars/Olympus\"\n", "api.time_zone");
+        check_err("[bogus]\n", "bogus");
+        check_err("[storage]\nurl = \"mysql://x\"\n", "storage.url");
+    }
+
+    #[test]
+    fn debug_hides_storage_password() {
+        let config = Config::parse("[storage]\nurl = \"postgres://u:hunter2@h/db\"\n").unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}
