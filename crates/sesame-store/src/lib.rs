@@ -1,1 +1,153 @@
-//! placeholder
+//! One `Store` over SQLite (the embedded default) or PostgreSQL, chosen by the URL scheme.
+//! Every query is written once in SQL both dialects accept (`$1` placeholders, `RETURNING`,
+//! `ON CONFLICT`) and run on whichever pool is open; only the migrations differ per
+//! backend. Secrets (API secret keys, DKIM private keys) are sealed with the server key
+//! before they reach a table. This crate knows nothing of HTTP, SMTP or DNS.
+
+pub mod accounts;
+pub mod crypto;
+pub mod domains;
+pub mod senders;
+pub mod templates;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use crypto::ServerKey;
+
+/// Runs `$body` with `$pool` bound to whichever backend pool `$store` has open. The body is
+/// compiled once per backend, so one query text serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same unique key exists.
+    #[error("already exists")]
+    Conflict,
+    /// The sealed secret could not be opened: the server key is not the one it was sealed with.
+    #[error("cannot open a stored secret: is this the server key the data was written with?")]
+    Sealed,
+    #[error("storage: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("opening storage: {0}")]
+    Open(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The storage of one deployment. Cheap to clone (pools are shared).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+    pub(crate) key: ServerKey,
+}
+
+impl Store {
+    /// Opens the database at `url`, creating an SQLite file (and its folder) when missing,
+    /// and runs the pending migrations.
+    pub async fn open(url: &str, key: ServerKey) -> Result<Store> {
+        let backend = if url.starts_with("sqlite:") {
+            if let Some(parent) = sqlite_path(url).and_then(|p| Path::new(p).parent().map(Path::to_owned))
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(&parent)
+                    .map_err(|e| StoreError::Open(format!("creating {}: {e}", parent.display())))?;
+            }
+            // WAL lets readers run beside the writer; NORMAL sync in WAL mode keeps every
+            // committed transaction across a process crash (only an OS crash or power loss
+            // can drop the newest ones).
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Open(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(|e| StoreError::Open(e.to_string()))?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Backend::Sqlite(pool)
+        } else {
+            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Open(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(|e| StoreError::Open(e.to_string()))?;
+            // The migrator takes an advisory lock, so several processes may start at once.
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Backend::Postgres(pool)
+        };
+        Ok(Store { backend, key })
+    }
+
+    /// Which backend is open: "sqlite" or "postgres".
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// The file path of an `sqlite://PATH?options` URL.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(super::sqlite_path("sqlite://./data/s.db"), Some("./data/s.db"));
+        assert_eq!(super::sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db"));
+        assert_eq!(super::sqlite_path("sqlite::memory:"), None);
+    }
+}
