@@ -164,11 +164,17 @@ def test_sigterm_exits_zero(sesame_factory):
 
 def test_sigint_exits_zero(sesame_factory):
     srv = sesame_factory(name="sigint")
-    proc = srv.proc
+    proc, srv.proc = srv.proc, None
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(10) == 0
-    srv.proc = None
-    srv._stderr.close()
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("sesame did not exit within 10 s of SIGINT")
+    finally:
+        srv._stderr.close()
+    assert rc == 0, srv.log()[-2000:]
 
 
 def test_sesame_config_env(sesame_factory):

@@ -63,7 +63,7 @@ def test_create_option2_has_both_keys(ses):
     assert r["DKIMOption"] == 2
     attrs = by_name(r["Attributes"])
     assert len(r["Attributes"]) == 5
-    assert [a["SendDomain"] for a in r["Attributes"][:3]][0] == d
+    assert r["Attributes"][0]["SendDomain"] == d
     main = attrs[f"{DKIM_SELECTOR}._domainkey.{d}"]
     extra = attrs[f"{DKIM_SELECTOR}1024._domainkey.{d}"]
     assert extra["Type"] == "TXT"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (UUID_RE, TencentCloudSDKException, b64, call, expect_error, legacy_call,
-                     legacy_params, publish, send_raw, tc3_call, tc3_signature, unb64, unique_domain)
+                     legacy_params, publish, tc3_call, unb64, unique_domain)
 
 MODES = [
     ("POST", "TC3-HMAC-SHA256"),
@@ -340,3 +340,54 @@ def test_tccli(server, acct, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout)
     assert "EmailIdentities" in out and "RequestId" in out, out
+
+
+# --------------------------------------------------------------------------- string-typed numbers and booleans
+
+
+@pytest.mark.parametrize("value", ["true", "True", "false"])
+def test_legacy_boolean_strings(server, value):
+    a = server.account()
+    d = unique_domain("bool")
+    call(server.client(a), "CreateEmailIdentity", {"EmailIdentity": d})
+    p = legacy_params(server.api_port, a.secret_id, a.secret_key, "UpdateEmailIdentity",
+                      {"EmailIdentity": d, "NewAPI": value, "DKIMOption": "0"})
+    resp = check_envelope(legacy_call(server.api_port, p))
+    assert "Error" not in resp, resp
+    assert resp["VerifiedForSendingStatus"] is False
+
+
+def test_tc3_get_boolean_and_number_strings(server):
+    a = server.account()
+    d = unique_domain("getbool")
+    r = tc3_call(server.api_port, a.secret_id, a.secret_key, "CreateEmailIdentity",
+                 {"EmailIdentity": d, "DKIMOption": "1", "TagList.0.TagKey": "k", "TagList.0.TagValue": "v"}, method="GET")
+    resp = check_envelope(r)
+    assert "Error" not in resp, resp
+    assert resp["DKIMOption"] == 1
+    r = tc3_call(server.api_port, a.secret_id, a.secret_key, "UpdateEmailIdentity",
+                 {"EmailIdentity": d, "NewAPI": "True"}, method="GET")
+    assert "Error" not in check_envelope(r)
+    r = tc3_call(server.api_port, a.secret_id, a.secret_key, "ListEmailIdentities",
+                 {"TagList.0.TagKey": "k", "TagList.0.TagValue": "v", "Limit": "10", "Offset": "0"}, method="GET")
+    resp = check_envelope(r)
+    assert [i["IdentityName"] for i in resp["EmailIdentities"]] == [d]
+
+
+# --------------------------------------------------------------------------- configured regions
+
+
+def test_configured_regions(sesame_factory):
+    srv = sesame_factory({"api": {"regions": ["ap-guangzhou", "ap-hongkong"]}}, name="regions")
+    a = srv.account()
+    for region, ok in (("ap-guangzhou", True), ("ap-hongkong", True), ("ap-singapore", False)):
+        r = tc3_call(srv.api_port, a.secret_id, a.secret_key, "ListEmailIdentities", {}, region=region)
+        resp = check_envelope(r)
+        if ok:
+            assert "Error" not in resp, (region, resp)
+        else:
+            assert resp["Error"]["Code"] == "UnsupportedRegion", (region, resp)
+    r = tc3_call(srv.api_port, a.secret_id, a.secret_key, "ListEmailIdentities", {}, region=None)
+    assert "Error" not in check_envelope(r)
+    # the SDK with a configured region works too
+    call(srv.client(a, region="ap-hongkong"), "ListEmailIdentities", {})

@@ -73,7 +73,7 @@ def test_unverified_domain(server, ses):
 
 @pytest.mark.parametrize("addr", [
     "nodomain", "@{d}", "a b@{d}", "a..b@{d}", ".a@{d}", "a.@{d}", "a@@{d}", "a@localhost",
-    "a@-bad.test", "x" * 65 + "@{d}", "Alias<a@{d}>", "Alias  <a@{d}>", "Alias <a@{d}", "<a@{d}>",
+    "a@-bad.test", "x" * 65 + "@{d}", "Alias<a@{d}>", "Alias <a@{d}",
     "a(b)@{d}", "a@{d} extra",
 ])
 def test_illegal_address(ses, vd, addr):
@@ -162,7 +162,6 @@ def test_list_empty(server):
     "abcdefgh12",           # no upper case
     "ABCDEFGH12",           # no lower case
     "Abcdefgh12" + "x" * 11,  # 21: too long
-    "",
 ])
 def test_smtp_password_rules(ses, vd, pw):
     addr = f"pwrules@{vd}"
