@@ -1,0 +1,203 @@
+//! One module per SES action, each holding its request type, response and handler. This
+//! module maps action names to handlers and holds the few helpers they share. Handlers see
+//! only their caller's account: every store call passes `caller.account_id`.
+
+mod create_email_address;
+mod create_email_identity;
+mod create_email_template;
+mod delete_email_address;
+mod delete_email_identity;
+mod delete_email_template;
+mod get_email_identity;
+mod get_email_template;
+mod list_email_address;
+mod list_email_identities;
+mod list_email_templates;
+mod update_email_identity;
+mod update_email_smtp_pass_word;
+mod update_email_template;
+
+use serde_json::{Map, Value};
+use sesame_core::DomainName;
+
+use crate::protocol::ApiError;
+use crate::server::App;
+
+/// Who is calling: the account that owns the API key of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub account_id: i64,
+}
+
+/// The fields of a success response (RequestId is added by the server).
+pub type Fields = Map<String, Value>;
+
+/// A known action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    CreateEmailIdentity,
+    GetEmailIdentity,
+    UpdateEmailIdentity,
+    ListEmailIdentities,
+    DeleteEmailIdentity,
+    CreateEmailAddress,
+    ListEmailAddress,
+    DeleteEmailAddress,
+    UpdateEmailSmtpPassWord,
+    CreateEmailTemplate,
+    GetEmailTemplate,
+    UpdateEmailTemplate,
+    ListEmailTemplates,
+    DeleteEmailTemplate,
+    /// One of the SES actions that later parts of Sesame serve (sending, lists, events).
+    NotYetAvailable(&'static str),
+}
+
+/// The SES 2020-10-02 actions not served yet. They answer UnsupportedOperation, never a
+/// made-up success.
+const NOT_YET_AVAILABLE: [&str; 22] = [
+    "SendEmail",
+    "BatchSendEmail",
+    "GetSendEmailStatus",
+    "GetStatisticsReport",
+    "ListBlackEmailAddress",
+    "DeleteBlackList",
+    "CreateCustomBlacklist",
+    "ListCustomBlacklist",
+    "UpdateCustomBlackList",
+    "DeleteCustomBlackList",
+    "GetAbuseReport",
+    "CreateReceiver",
+    "CreateReceiverDetail",
+    "CreateReceiverDetailWithData",
+    "ListReceivers",
+    "ListReceiverDetails",
+    "DeleteReceiver",
+    "ListSendTasks",
+    "CreateAddressUnsubscribeConfig",
+    "UpdateAddressUnsubscribeConfig",
+    "DeleteAddressUnsubscribeConfig",
+    "ListAddressUnsubscribeConfig",
+];
+
+impl Action {
+    /// The action called `name`; unknown names are `InvalidAction`.
+    pub fn from_name(name: &str) -> Result<Action, ApiError> {
+        use Action::*;
+        Ok(match name {
+            "CreateEmailIdentity" => CreateEmailIdentity,
+            "GetEmailIdentity" => GetEmailIdentity,
+            "UpdateEmailIdentity" => UpdateEmailIdentity,
+            "ListEmailIdentities" => ListEmailIdentities,
+            "DeleteEmailIdentity" => DeleteEmailIdentity,
+            "CreateEmailAddress" => CreateEmailAddress,
+            "ListEmailAddress" => ListEmailAddress,
+            "DeleteEmailAddress" => DeleteEmailAddress,
+            "UpdateEmailSmtpPassWord" => UpdateEmailSmtpPassWord,
+            "CreateEmailTemplate" => CreateEmailTemplate,
+            "GetEmailTemplate" => GetEmailTemplate,
+            "UpdateEmailTemplate" => UpdateEmailTemplate,
+            "ListEmailTemplates" => ListEmailTemplates,
+            "DeleteEmailTemplate" => DeleteEmailTemplate,
+            other => match NOT_YET_AVAILABLE.iter().find(|n| **n == other) {
+                Some(known) => NotYetAvailable(known),
+                None => return Err(ApiError::invalid_action(other)),
+            },
+        })
+    }
+}
+
+/// Runs `action` for `caller`.
+pub async fn dispatch(app: &App, caller: &Caller, action: Action, params: Value) -> Result<Fields, ApiError> {
+    use Action::*;
+    match action {
+        CreateEmailIdentity => create_email_identity::handle(app, caller, params).await,
+        GetEmailIdentity => get_email_identity::handle(app, caller, params).await,
+        UpdateEmailIdentity => update_email_identity::handle(app, caller, params).await,
+        ListEmailIdentities => list_email_identities::handle(app, caller, params).await,
+        DeleteEmailIdentity => delete_email_identity::handle(app, caller, params).await,
+        CreateEmailAddress => create_email_address::handle(app, caller, params).await,
+        ListEmailAddress => list_email_address::handle(app, caller, params).await,
+        DeleteEmailAddress => delete_email_address::handle(app, caller, params).await,
+        UpdateEmailSmtpPassWord => update_email_smtp_pass_word::handle(app, caller, params).await,
+        CreateEmailTemplate => create_email_template::handle(app, caller, params).await,
+        GetEmailTemplate => get_email_template::handle(app, caller, params).await,
+        UpdateEmailTemplate => update_email_template::handle(app, caller, params).await,
+        ListEmailTemplates => list_email_templates::handle(app, caller, params).await,
+        DeleteEmailTemplate => delete_email_template::handle(app, caller, params).await,
+        NotYetAvailable(name) => Err(ApiError::unsupported_operation(format!(
+            "{name} is not available in this version of Sesame yet"
+        ))),
+    }
+}
+
+/// Turns a `json!({...})` object into response fields.
+pub(crate) fn fields(value: Value) -> Fields {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("response bodies are written as JSON objects"),
+    }
+}
+
+/// A storage or other internal failure: logged with its cause, answered generically.
+pub(crate) fn internal(error: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %error, "internal error");
+    ApiError::new("InternalError", "an internal error occurred; retry later")
+}
+
+/// Maps an engine identity error to the API.
+pub(crate) fn identity_error(error: sesame_engine::identity::IdentityError) -> ApiError {
+    use sesame_engine::identity::IdentityError;
+    match error {
+        IdentityError::Dns(e) => {
+            tracing::warn!(error = %e, "dns check failed");
+            ApiError::new(
+                "FailedOperation.ServiceNotAvailable",
+                "the DNS service did not answer; retry the verification in a moment",
+            )
+        }
+        IdentityError::BadDkimOption(n) => {
+            ApiError::invalid_parameter_value(format!("DKIMOption must be 0, 1 or 2, not {n}"))
+        }
+        other => internal(&other),
+    }
+}
+
+/// A sender domain from the request, or `InvalidEmailIdentity`.
+pub(crate) fn parse_domain(text: &str) -> Result<DomainName, ApiError> {
+    DomainName::parse(text).ok_or_else(|| {
+        ApiError::new(
+            "InvalidParameterValue.InvalidEmailIdentity",
+            format!("{:?} is not a valid domain name such as mail.example.com", clip(text)),
+        )
+    })
+}
+
+/// A `{Limit, Offset}` pair checked against the cap of list actions (100).
+pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(100);
+    if limit > 100 {
+        return Err(ApiError::new(
+            "FailedOperation.InvalidLimit",
+            format!("Limit is at most 100, not {limit}"),
+        ));
+    }
+    if limit < 0 {
+        return Err(ApiError::invalid_parameter_value("Limit must not be negative"));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid_parameter_value("Offset must not be negative"));
+    }
+    Ok((limit, offset))
+}
+
+/// At most 64 characters of user text, for error messages.
+pub(crate) fn clip(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// The current Unix time.
+pub(crate) fn now() -> i64 {
+    sesame_core::time::now_unix()
+}

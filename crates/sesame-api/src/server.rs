@@ -1,0 +1,154 @@
+//! The HTTP server: one route, `/`, for GET and POST, running each request through the
+//! protocol steps of `protocol` (size, parse, region, key, signature, replay, action, rate
+//! limit) and the action's handler. Every answer is HTTP 200 with Content-Type exactly
+//! `application/json`, error or not, because the Python SDK reads errors only then.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sesame_core::Config;
+use sesame_engine::verify::{DnsChecker, RecordSettings};
+use sesame_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::{self, Caller};
+use crate::protocol::{
+    ApiError, MAX_BODY_BYTES, NonceCache, RateLimiter, check_region, envelope_err, envelope_ok, parse_request,
+};
+
+/// Everything a request handler may use. Shared by all requests.
+pub struct App {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub dns: DnsChecker,
+    pub records: RecordSettings,
+    pub nonces: NonceCache,
+    pub limiter: RateLimiter,
+}
+
+impl App {
+    pub fn new(store: Store, config: Arc<Config>, dns: DnsChecker) -> App {
+        let records = sesame_engine::identity::record_settings(&config.sending);
+        let limiter = RateLimiter::new(config.api.rate_limit);
+        App {
+            store,
+            config,
+            dns,
+            records,
+            nonces: NonceCache::new(),
+            limiter,
+        }
+    }
+}
+
+/// The router of the API listener.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", axum::routing::any(handle))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// Serves the API on `listener` until `cancel` fires, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found: the API lives at /\n").into_response()
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut outcome = Outcome::default();
+    let result = run(&app, request, &mut outcome).await;
+    let body = match &result {
+        Ok(fields) => envelope_ok(&request_id, fields.clone()),
+        Err(error) => envelope_err(&request_id, error),
+    };
+    let code = result.as_ref().err().map(|e| e.code.as_ref()).unwrap_or("");
+    tracing::info!(
+        request_id = %request_id,
+        action = %outcome.action,
+        app_id = outcome.account_id,
+        code,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "api request"
+    );
+    json_response(&body)
+}
+
+fn json_response(body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::protocol::CONTENT_TYPE),
+    );
+    response
+}
+
+/// What the access log line reports.
+#[derive(Default)]
+struct Outcome {
+    action: String,
+    account_id: i64,
+}
+
+async fn run(
+    app: &App,
+    request: Request,
+    outcome: &mut Outcome,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let (parts, body) = request.into_parts();
+    if let Some(length) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && length > MAX_BODY_BYTES
+    {
+        return Err(ApiError::request_size_limit_exceeded(MAX_BODY_BYTES));
+    }
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::request_size_limit_exceeded(MAX_BODY_BYTES))?;
+    let parsed = parse_request(parts.method.as_str(), &parts.headers, parts.uri.query(), &body)?;
+    outcome.action = parsed.action.clone();
+    check_region(parsed.region.as_deref(), &app.config.api.regions)?;
+
+    let key = app
+        .store
+        .api_key(&parsed.secret_id)
+        .await
+        .map_err(|e| actions::internal(&e))?
+        .ok_or_else(ApiError::secret_id_not_found)?;
+    if !key.enabled {
+        return Err(ApiError::secret_id_not_found());
+    }
+    let now = sesame_core::time::now_unix();
+    parsed.verify(&key.secret_key, now)?;
+    parsed.check_replay(&app.nonces, now)?;
+    outcome.account_id = key.account_id;
+
+    let action = actions::Action::from_name(&parsed.action)?;
+    if !app.limiter.check(key.account_id, &parsed.action, Instant::now()) {
+        return Err(ApiError::request_limit_exceeded());
+    }
+    let caller = Caller {
+        account_id: key.account_id,
+    };
+    actions::dispatch(app, &caller, action, parsed.params).await
+}

@@ -1,0 +1,194 @@
+//! Command-line parsing and the small operator commands (account, template review). Each
+//! command loads the config, opens the store, does one thing and prints its result.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use sesame_core::Config;
+use sesame_store::accounts::AccountChanges;
+use sesame_store::templates::status;
+use sesame_store::{ServerKey, Store};
+
+#[derive(Parser)]
+#[command(name = "sesame", version, about = "Self-hosted Simple Email Service speaking the Tencent Cloud SES API")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct ConfigArg {
+    /// The TOML config file (default: none, the embedded defaults).
+    #[arg(long, env = "SESAME_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every part: the API, SMTP listeners, the queue and the schedulers.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Manage accounts (tenants).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Review templates of accounts that have template review on.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account with its first API key; prints {"AppId", "SecretId", "SecretKey"}.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Change an account's settings.
+    Update {
+        #[arg(long = "app-id")]
+        app_id: i64,
+        /// Daily sending cap of the account (overrides the reputation caps' total).
+        #[arg(long = "daily-quota")]
+        daily_quota: Option<i64>,
+        /// Whether new and updated templates wait for an operator's review.
+        #[arg(long = "template-review", value_parser = clap::builder::BoolishValueParser::new())]
+        template_review: Option<bool>,
+        /// Whether the account may send Simple (non-template) content.
+        #[arg(long = "custom-content", value_parser = clap::builder::BoolishValueParser::new())]
+        custom_content: Option<bool>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Approve a template (status 0).
+    Approve { id: i64 },
+    /// Reject a template (status 2) with a reason the account sees.
+    Reject {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config } => crate::serve::run(load_config(&config)?).await,
+        Command::Account { command, config } => {
+            let config = load_config(&config)?;
+            let store = open_store(&config).await?;
+            let result = account(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Template { command, config } => {
+            let config = load_config(&config)?;
+            let store = open_store(&config).await?;
+            let result = template(&store, command).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+/// The config named by `--config` / `SESAME_CONFIG`, or the defaults.
+pub fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<Config>> {
+    let config = match &arg.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// Opens the store (creating the server key file at first use).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let key = ServerKey::load_or_create(&config.storage.key_file).context("loading the server key")?;
+    Store::open(&config.storage.url, key)
+        .await
+        .with_context(|| format!("opening the {} store", config.storage.url.split(':').next().unwrap_or("")))
+}
+
+async fn account(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
+    let now = sesame_core::time::now_unix();
+    match command {
+        AccountCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                bail!("--name must be 1-100 printable characters");
+            }
+            let key = store.create_account(name, now).await.context("creating the account")?;
+            let out = serde_json::json!({
+                "AppId": key.account_id,
+                "SecretId": key.secret_id,
+                "SecretKey": key.secret_key,
+            });
+            println!("{out}");
+            Ok(())
+        }
+        AccountCommand::Update {
+            app_id,
+            daily_quota,
+            template_review,
+            custom_content,
+        } => {
+            if let Some(quota) = daily_quota
+                && quota < 0
+            {
+                bail!("--daily-quota must not be negative");
+            }
+            let changes = AccountChanges {
+                daily_quota: daily_quota.map(Some),
+                template_review,
+                custom_content,
+            };
+            let Some(account) = store.update_account(app_id, &changes).await? else {
+                bail!("there is no account with AppId {app_id}");
+            };
+            let out = serde_json::json!({
+                "AppId": account.id,
+                "Name": account.name,
+                "DailyQuota": account.daily_quota,
+                "TemplateReview": account.template_review,
+                "CustomContent": account.custom_content,
+            });
+            println!("{out}");
+            Ok(())
+        }
+    }
+}
+
+async fn template(store: &Store, command: TemplateCommand) -> anyhow::Result<()> {
+    let (id, new_status, reason) = match command {
+        TemplateCommand::Approve { id } => (id, status::APPROVED, String::new()),
+        TemplateCommand::Reject { id, reason } => {
+            let reason = reason.trim().to_string();
+            if reason.is_empty() || reason.chars().count() > 500 {
+                bail!("--reason must be 1-500 characters");
+            }
+            (id, status::REJECTED, reason)
+        }
+    };
+    let Some(template) = store.review_template(id, new_status, &reason).await? else {
+        bail!("there is no template {id}");
+    };
+    let out = serde_json::json!({
+        "TemplateID": template.id,
+        "AppId": template.account_id,
+        "TemplateStatus": template.status,
+        "ReviewReason": template.review_reason,
+    });
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `sesame serve`: opens storage, binds every listener, prints `sesame ready`, runs until
+//! SIGTERM or SIGINT, then stops accepting, lets in-flight work finish and exits 0.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use sesame_api::App;
+use sesame_core::Config;
+use sesame_engine::verify::DnsChecker;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
+    init_logging();
+    let store = crate::cli::open_store(&config).await?;
+    tracing::info!(backend = store.backend_name(), "storage open");
+    let dns = DnsChecker::new(&config.dns.nameservers).context("setting up the DNS resolver")?;
+
+    // Bind first, then announce readiness (zero2prod's build-then-run split).
+    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("binding the API listener on {}", config.api.listen))?;
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let app = Arc::new(App::new(store.clone(), config.clone(), dns.clone()));
+
+    tracker.spawn({
+        let cancel = cancel.clone();
+        async move {
+            if let Err(e) = sesame_api::serve(api_listener, app, cancel.clone()).await {
+                tracing::error!(error = %e, "API listener failed");
+                cancel.cancel();
+            }
+        }
+    });
+    tracker.spawn(sesame_engine::identity::run_rechecks(
+        store.clone(),
+        dns,
+        sesame_engine::identity::record_settings(&config.sending),
+        config.sending.recheck_interval,
+        cancel.clone(),
+    ));
+    tracker.close();
+
+    tracing::info!(api = %config.api.listen, "listening");
+    eprintln!("sesame ready");
+
+    shutdown_signal(&cancel).await;
+    tracing::info!("shutting down: finishing in-flight work");
+    cancel.cancel();
+    tracker.wait().await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM, SIGINT, or an internal failure that cancelled `cancel`.
+async fn shutdown_signal(cancel: &CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = cancel.cancelled() => {}
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SESAME_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hickory=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
