@@ -144,12 +144,14 @@ class Sesame:
     def start(self) -> "Sesame":
         assert SESAME_BIN.exists(), f"sesame binary not found at {SESAME_BIN} (set SESAME_BIN or cargo build)"
         self._stderr = open(self.stderr_path, "ab")
+        # A restart appends to the same log: only what this run writes counts as ready.
+        log_start = len(self.log())
         self.proc = subprocess.Popen([str(SESAME_BIN), "serve", "--config", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr,
                                      cwd=self.dir)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
-            if "sesame ready" in self.log():
+            if "sesame ready" in self.log()[log_start:]:
                 return self
             if self.proc.poll() is not None:
                 raise AssertionError(f"sesame serve exited with {self.proc.returncode} before ready:\n{self.log()[-4000:]}")

@@ -192,20 +192,24 @@ def test_sesame_config_env(sesame_factory):
 
 
 def wait_ready(proc, timeout=30):
-    """Read stderr lines until `sesame ready` (a thread-free bounded loop via select)."""
+    """Read stderr until `sesame ready` (a thread-free bounded loop via select). Reads the raw
+    descriptor: a buffered readline would hide lines that arrived together from select."""
     import select
+    fd = proc.stderr.fileno()
     deadline = time.monotonic() + timeout
-    seen = []
+    seen = ""
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited {proc.returncode}: {''.join(seen)}{proc.stderr.read()}")
-        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
+        ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
-            line = proc.stderr.readline()
-            seen.append(line)
-            if "sesame ready" in line:
+            chunk = os.read(fd, 65536).decode(errors="replace")
+            seen += chunk
+            if "sesame ready" in seen:
                 return
-    raise AssertionError(f"not ready in {timeout}s: {''.join(seen)}")
+            if chunk:
+                continue
+        if proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode}: {seen}")
+    raise AssertionError(f"not ready in {timeout}s: {seen}")
 
 
 def port_busy(port):

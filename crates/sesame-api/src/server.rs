@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actions::{self, Caller};
 use crate::protocol::{
-    ApiError, MAX_BODY_BYTES, NonceCache, RateLimiter, check_region, envelope_err, envelope_ok, parse_request,
+    ApiError, MAX_BODY_BYTES, NonceCache, RateLimiter, check_region, envelope_err, envelope_ok,
+    parse_request,
 };
 
 /// Everything a request handler may use. Shared by all requests.
@@ -125,7 +126,12 @@ async fn run(
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::request_size_limit_exceeded(MAX_BODY_BYTES))?;
-    let parsed = parse_request(parts.method.as_str(), &parts.headers, parts.uri.query(), &body)?;
+    let parsed = parse_request(
+        parts.method.as_str(),
+        &parts.headers,
+        parts.uri.query(),
+        &body,
+    )?;
     outcome.action = parsed.action.clone();
     check_region(parsed.region.as_deref(), &app.config.api.regions)?;
 
@@ -144,7 +150,10 @@ async fn run(
     outcome.account_id = key.account_id;
 
     let action = actions::Action::from_name(&parsed.action)?;
-    if !app.limiter.check(key.account_id, &parsed.action, Instant::now()) {
+    if !app
+        .limiter
+        .check(key.account_id, &parsed.action, Instant::now())
+    {
         return Err(ApiError::request_limit_exceeded());
     }
     let caller = Caller {

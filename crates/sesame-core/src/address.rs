@@ -146,13 +146,16 @@ impl Sender {
         match text.strip_suffix('>').and_then(|t| t.rsplit_once('<')) {
             Some((alias, address)) => {
                 let address = EmailAddress::parse(address).ok_or(SenderError::Address)?;
-                let alias = alias.trim();
                 if alias.is_empty() {
                     return Ok(Sender {
                         alias: None,
                         address,
                     });
                 }
+                // Tencent's form has exactly one space between the alias and `<`.
+                let Some(alias) = alias.strip_suffix(' ').filter(|a| !a.ends_with(' ')) else {
+                    return Err(SenderError::Address);
+                };
                 let alias = check_alias(alias).ok_or(SenderError::Alias)?;
                 Ok(Sender {
                     alias: Some(alias),
@@ -232,6 +235,14 @@ mod tests {
         assert_eq!(
             Sender::parse("Bad: Alias <a@example.com>"),
             Err(SenderError::Alias)
+        );
+        assert_eq!(
+            Sender::parse("Alias<a@example.com>"),
+            Err(SenderError::Address)
+        );
+        assert_eq!(
+            Sender::parse("Alias  <a@example.com>"),
+            Err(SenderError::Address)
         );
         assert_eq!(Sender::parse("Alias <nope>"), Err(SenderError::Address));
         assert_eq!(

@@ -11,7 +11,9 @@ use sesame_store::domains::{Domain, NewDkimKey};
 use sesame_store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::verify::{DkimPublicKey, DnsChecker, ExpectedRecord, RecordSettings, VerifyError, expected_records};
+use crate::verify::{
+    DkimPublicKey, DnsChecker, ExpectedRecord, RecordSettings, VerifyError, expected_records,
+};
 
 /// Why an identity operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +107,12 @@ pub async fn change_dkim_option(
     now: i64,
 ) -> Result<(), IdentityError> {
     let sizes = dkim::key_sizes(dkim_option).ok_or(IdentityError::BadDkimOption(dkim_option))?;
-    let have: Vec<i64> = store.dkim_keys(domain.id).await?.iter().map(|k| k.bits).collect();
+    let have: Vec<i64> = store
+        .dkim_keys(domain.id)
+        .await?
+        .iter()
+        .map(|k| k.bits)
+        .collect();
     for &bits in sizes {
         if !have.contains(&i64::from(bits)) {
             let key = tokio::task::spawn_blocking(move || dkim::generate_rsa(bits))
@@ -129,7 +136,8 @@ pub async fn expected(
     settings: &RecordSettings,
     domain: &Domain,
 ) -> Result<Vec<ExpectedRecord>, IdentityError> {
-    let sizes = dkim::key_sizes(domain.dkim_option).ok_or(IdentityError::BadDkimOption(domain.dkim_option))?;
+    let sizes = dkim::key_sizes(domain.dkim_option)
+        .ok_or(IdentityError::BadDkimOption(domain.dkim_option))?;
     let keys = store.dkim_keys(domain.id).await?;
     let mut published = Vec::new();
     for &bits in sizes {
@@ -152,7 +160,9 @@ pub fn attributes(domain: &Domain, expected: &[ExpectedRecord]) -> Vec<Attribute
         .iter()
         .map(|record| {
             let last = stored.iter().find(|s| {
-                s.name == record.name && s.record_type == record.record_type && s.expected == record.expected_value
+                s.name == record.name
+                    && s.record_type == record.record_type
+                    && s.expected == record.expected_value
             });
             Attribute {
                 record_type: record.record_type,

@@ -26,8 +26,11 @@ pub struct KeyError(String);
 pub fn generate_rsa(bits: u32) -> Result<GeneratedKey, KeyError> {
     let pair = DkimKeyPair::generate_rsa(bits as usize).map_err(|e| KeyError(e.to_string()))?;
     let (private_key, public_pkcs1) = pair.into_inner();
-    let public = rsa::RsaPublicKey::from_pkcs1_der(&public_pkcs1).map_err(|e| KeyError(e.to_string()))?;
-    let spki = public.to_public_key_der().map_err(|e| KeyError(e.to_string()))?;
+    let public =
+        rsa::RsaPublicKey::from_pkcs1_der(&public_pkcs1).map_err(|e| KeyError(e.to_string()))?;
+    let spki = public
+        .to_public_key_der()
+        .map_err(|e| KeyError(e.to_string()))?;
     Ok(GeneratedKey {
         bits,
         private_key,
@@ -70,7 +73,9 @@ mod tests {
     #[test]
     fn generated_key_is_spki_of_the_right_size() {
         let key = generate_rsa(1024).unwrap();
-        let der = base64::engine::general_purpose::STANDARD.decode(&key.public_key).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&key.public_key)
+            .unwrap();
         let public = rsa::RsaPublicKey::from_public_key_der(&der).unwrap();
         assert_eq!(public.size() * 8, 1024);
         assert!(txt_record(&key.public_key).starts_with("v=DKIM1; k=rsa; p=MIGf"));

@@ -140,7 +140,11 @@ impl Store {
     }
 
     /// Applies `changes`; returns the account as it is now, or `None` when it does not exist.
-    pub async fn update_account(&self, id: i64, changes: &AccountChanges) -> Result<Option<Account>> {
+    pub async fn update_account(
+        &self,
+        id: i64,
+        changes: &AccountChanges,
+    ) -> Result<Option<Account>> {
         if let Some(quota) = changes.daily_quota {
             on_pool!(self, pool => {
                 sqlx::query("UPDATE accounts SET daily_quota = $1 WHERE id = $2")

@@ -37,8 +37,9 @@ impl ServerKey {
             Ok(text) => Self::parse(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| StoreError::Open(format!("creating {}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Open(format!("creating {}: {e}", parent.display()))
+                    })?;
                 }
                 let bytes: [u8; 32] = rand::random();
                 let mut options = std::fs::OpenOptions::new();
@@ -49,16 +50,22 @@ impl ServerKey {
                     Ok(mut file) => {
                         file.write_all(format!("{}\n", hex::encode(bytes)).as_bytes())
                             .and_then(|_| file.sync_all())
-                            .map_err(|e| StoreError::Open(format!("writing {}: {e}", path.display())))?;
+                            .map_err(|e| {
+                                StoreError::Open(format!("writing {}: {e}", path.display()))
+                            })?;
                         Ok(Self::from_bytes(&bytes))
                     }
                     // Another process made it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        let text = std::fs::read_to_string(path)
-                            .map_err(|e| StoreError::Open(format!("reading {}: {e}", path.display())))?;
+                        let text = std::fs::read_to_string(path).map_err(|e| {
+                            StoreError::Open(format!("reading {}: {e}", path.display()))
+                        })?;
                         Self::parse(&text, path)
                     }
-                    Err(e) => Err(StoreError::Open(format!("creating {}: {e}", path.display()))),
+                    Err(e) => Err(StoreError::Open(format!(
+                        "creating {}: {e}",
+                        path.display()
+                    ))),
                 }
             }
             Err(e) => Err(StoreError::Open(format!("reading {}: {e}", path.display()))),
@@ -70,7 +77,10 @@ impl ServerKey {
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or_else(|| {
-                StoreError::Open(format!("{} does not hold a key (64 hex digits)", path.display()))
+                StoreError::Open(format!(
+                    "{} does not hold a key (64 hex digits)",
+                    path.display()
+                ))
             })?;
         Ok(Self::from_bytes(&bytes))
     }

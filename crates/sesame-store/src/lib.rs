@@ -78,7 +78,8 @@ impl Store {
     /// and runs the pending migrations.
     pub async fn open(url: &str, key: ServerKey) -> Result<Store> {
         let backend = if url.starts_with("sqlite:") {
-            if let Some(parent) = sqlite_path(url).and_then(|p| Path::new(p).parent().map(Path::to_owned))
+            if let Some(parent) =
+                sqlite_path(url).and_then(|p| Path::new(p).parent().map(Path::to_owned))
                 && !parent.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(&parent)
@@ -102,7 +103,8 @@ impl Store {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Backend::Sqlite(pool)
         } else {
-            let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Open(e.to_string()))?;
+            let options =
+                PgConnectOptions::from_str(url).map_err(|e| StoreError::Open(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
@@ -137,7 +139,9 @@ impl Store {
 
 /// The file path of an `sqlite://PATH?options` URL.
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
@@ -146,8 +150,14 @@ fn sqlite_path(url: &str) -> Option<&str> {
 mod tests {
     #[test]
     fn sqlite_paths() {
-        assert_eq!(super::sqlite_path("sqlite://./data/s.db"), Some("./data/s.db"));
-        assert_eq!(super::sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db"));
+        assert_eq!(
+            super::sqlite_path("sqlite://./data/s.db"),
+            Some("./data/s.db")
+        );
+        assert_eq!(
+            super::sqlite_path("sqlite:///tmp/x.db?mode=rwc"),
+            Some("/tmp/x.db")
+        );
         assert_eq!(super::sqlite_path("sqlite::memory:"), None);
     }
 }

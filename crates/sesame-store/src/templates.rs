@@ -106,7 +106,12 @@ impl Store {
     }
 
     /// A page of the caller's templates, newest first, and the total count.
-    pub async fn list_templates(&self, account_id: i64, offset: i64, limit: i64) -> Result<(Vec<Template>, i64)> {
+    pub async fn list_templates(
+        &self,
+        account_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Template>, i64)> {
         let rows = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE account_id = $1 \
@@ -146,7 +151,12 @@ impl Store {
     }
 
     /// An operator's review decision; `None` when no template has this id.
-    pub async fn review_template(&self, id: i64, status: i64, reason: &str) -> Result<Option<Template>> {
+    pub async fn review_template(
+        &self,
+        id: i64,
+        status: i64,
+        reason: &str,
+    ) -> Result<Option<Template>> {
         let row = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE templates SET status = $1, review_reason = $2 WHERE id = $3 \

@@ -12,7 +12,11 @@ use sesame_store::templates::status;
 use sesame_store::{ServerKey, Store};
 
 #[derive(Parser)]
-#[command(name = "sesame", version, about = "Self-hosted Simple Email Service speaking the Tencent Cloud SES API")]
+#[command(
+    name = "sesame",
+    version,
+    about = "Self-hosted Simple Email Service speaking the Tencent Cloud SES API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,10 +118,16 @@ pub fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<Config>> {
 
 /// Opens the store (creating the server key file at first use).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let key = ServerKey::load_or_create(&config.storage.key_file).context("loading the server key")?;
+    let key =
+        ServerKey::load_or_create(&config.storage.key_file).context("loading the server key")?;
     Store::open(&config.storage.url, key)
         .await
-        .with_context(|| format!("opening the {} store", config.storage.url.split(':').next().unwrap_or("")))
+        .with_context(|| {
+            format!(
+                "opening the {} store",
+                config.storage.url.split(':').next().unwrap_or("")
+            )
+        })
 }
 
 async fn account(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
@@ -128,7 +138,10 @@ async fn account(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
             if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
                 bail!("--name must be 1-100 printable characters");
             }
-            let key = store.create_account(name, now).await.context("creating the account")?;
+            let key = store
+                .create_account(name, now)
+                .await
+                .context("creating the account")?;
             let out = serde_json::json!({
                 "AppId": key.account_id,
                 "SecretId": key.secret_id,

@@ -48,11 +48,18 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
                 ),
             )
         })?;
-    let n_senders = app.store.count_senders(domain.id).await.map_err(|e| internal(&e))?;
+    let n_senders = app
+        .store
+        .count_senders(domain.id)
+        .await
+        .map_err(|e| internal(&e))?;
     if n_senders >= MAX_SENDERS_PER_DOMAIN {
         return Err(ApiError::new(
             "OperationDenied.ExceedSenderLimit",
-            format!("{} already has {MAX_SENDERS_PER_DOMAIN} sender addresses", domain.name),
+            format!(
+                "{} already has {MAX_SENDERS_PER_DOMAIN} sender addresses",
+                domain.name
+            ),
         ));
     }
     let created = app
@@ -81,7 +88,10 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
 pub(crate) fn illegal_address(text: &str) -> ApiError {
     ApiError::new(
         "InvalidParameterValue.IllegalEmailAddress",
-        format!("{:?} is not a valid address such as noreply@mail.example.com", clip(text)),
+        format!(
+            "{:?} is not a valid address such as noreply@mail.example.com",
+            clip(text)
+        ),
     )
 }
 

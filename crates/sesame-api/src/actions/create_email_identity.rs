@@ -46,19 +46,38 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
     let tags = request.tag_list.unwrap_or_default();
     check_tags(&tags)?;
 
-    if let Some(existing) = app.store.domain_by_name(domain.as_str()).await.map_err(|e| internal(&e))? {
+    if let Some(existing) = app
+        .store
+        .domain_by_name(domain.as_str())
+        .await
+        .map_err(|e| internal(&e))?
+    {
         return Err(taken(caller, existing.account_id, domain.as_str()));
     }
-    let n_domains = app.store.count_domains(caller.account_id).await.map_err(|e| internal(&e))?;
+    let n_domains = app
+        .store
+        .count_domains(caller.account_id)
+        .await
+        .map_err(|e| internal(&e))?;
     if n_domains >= MAX_DOMAINS_PER_ACCOUNT {
         return Err(ApiError::new(
             "OperationDenied.ExceedDomainLimit",
-            format!("an account may have at most {MAX_DOMAINS_PER_ACCOUNT} sender domains; delete one first"),
+            format!(
+                "an account may have at most {MAX_DOMAINS_PER_ACCOUNT} sender domains; delete one first"
+            ),
         ));
     }
     let tags_json = serde_json::to_string(&tags).expect("tags serialise");
     let now = super::now();
-    let created = identity::create(&app.store, caller.account_id, domain.as_str(), dkim_option, &tags_json, now).await;
+    let created = identity::create(
+        &app.store,
+        caller.account_id,
+        domain.as_str(),
+        dkim_option,
+        &tags_json,
+        now,
+    )
+    .await;
     let created = match created {
         Ok(created) => created,
         // Someone registered it while we generated keys.
@@ -103,13 +122,19 @@ fn taken(caller: &Caller, owner: i64, domain: &str) -> ApiError {
 /// Tags: at most 50, keys 1–128 characters, values up to 256, no control characters.
 fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
     if tags.len() > 50 {
-        return Err(ApiError::invalid_parameter_value("TagList holds at most 50 tags"));
+        return Err(ApiError::invalid_parameter_value(
+            "TagList holds at most 50 tags",
+        ));
     }
     for tag in tags {
         let key_len = tag.key.chars().count();
         let bad = !(1..=128).contains(&key_len)
             || tag.value.chars().count() > 256
-            || tag.key.chars().chain(tag.value.chars()).any(char::is_control);
+            || tag
+                .key
+                .chars()
+                .chain(tag.value.chars())
+                .any(char::is_control);
         if bad {
             return Err(ApiError::invalid_parameter_value(
                 "a tag needs a TagKey of 1-128 and a TagValue of at most 256 printable characters",

@@ -45,26 +45,48 @@ pub(crate) struct CheckedTemplate {
 pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<Fields, ApiError> {
     let request: Request = from_params(params)?;
     let checked = check_template(&request.template_name, &request.template_content, false)?;
-    let n_templates = app.store.count_templates(caller.account_id).await.map_err(|e| internal(&e))?;
+    let n_templates = app
+        .store
+        .count_templates(caller.account_id)
+        .await
+        .map_err(|e| internal(&e))?;
     if n_templates >= MAX_TEMPLATES_PER_ACCOUNT {
         return Err(ApiError::new(
             "FailedOperation.ExceedTemplateLimit",
-            format!("an account may keep at most {MAX_TEMPLATES_PER_ACCOUNT} templates; delete some first"),
+            format!(
+                "an account may keep at most {MAX_TEMPLATES_PER_ACCOUNT} templates; delete some first"
+            ),
         ));
     }
     let status = initial_status(app, caller).await?;
     let template = app
         .store
-        .create_template(caller.account_id, &checked.name, &checked.html, &checked.text, status, super::now())
+        .create_template(
+            caller.account_id,
+            &checked.name,
+            &checked.html,
+            &checked.text,
+            status,
+            super::now(),
+        )
         .await
         .map_err(|e| internal(&e))?;
-    tracing::info!(app_id = caller.account_id, template_id = template.id, status, "template created");
+    tracing::info!(
+        app_id = caller.account_id,
+        template_id = template.id,
+        status,
+        "template created"
+    );
     Ok(fields(json!({ "TemplateID": template.id })))
 }
 
 /// Approved, or pending when the account's templates wait for review.
 pub(crate) async fn initial_status(app: &App, caller: &Caller) -> Result<i64, ApiError> {
-    let account = app.store.account(caller.account_id).await.map_err(|e| internal(&e))?;
+    let account = app
+        .store
+        .account(caller.account_id)
+        .await
+        .map_err(|e| internal(&e))?;
     Ok(match account {
         Some(a) if a.template_review => status::PENDING,
         _ => status::APPROVED,
@@ -80,7 +102,10 @@ pub(crate) fn check_template(
     let name = name.trim();
     if name.is_empty() {
         return Err(if updating {
-            ApiError::new("InvalidParameterValue.TemplateNameIsNULL", "TemplateName must not be empty")
+            ApiError::new(
+                "InvalidParameterValue.TemplateNameIsNULL",
+                "TemplateName must not be empty",
+            )
         } else {
             name_illegal()
         });
@@ -126,7 +151,9 @@ fn name_illegal() -> ApiError {
 
 /// Decodes one base64 body; absent is empty.
 fn decode_body(field: &str, body: Option<&str>) -> Result<String, ApiError> {
-    let Some(body) = body else { return Ok(String::new()) };
+    let Some(body) = body else {
+        return Ok(String::new());
+    };
     let wrong = |why: &str| {
         ApiError::new(
             "InvalidParameterValue.TemplateContentIsWrong",

@@ -18,11 +18,18 @@ struct Request {
 pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<Fields, ApiError> {
     let request: Request = from_params(params)?;
     let domain = owned_domain(app, caller, &request.email_identity).await?;
-    let n_senders = app.store.count_senders(domain.id).await.map_err(|e| internal(&e))?;
+    let n_senders = app
+        .store
+        .count_senders(domain.id)
+        .await
+        .map_err(|e| internal(&e))?;
     if n_senders > 0 {
         return Err(ApiError::new(
             "OperationDenied.SenderWithDomainIsNotEmpty",
-            format!("{} still has {n_senders} sender address(es); delete them first", domain.name),
+            format!(
+                "{} still has {n_senders} sender address(es); delete them first",
+                domain.name
+            ),
         ));
     }
     app.store

@@ -25,6 +25,10 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
     if !deleted {
         return Err(template_not_exist(request.template_id));
     }
-    tracing::info!(app_id = caller.account_id, template_id = request.template_id, "template deleted");
+    tracing::info!(
+        app_id = caller.account_id,
+        template_id = request.template_id,
+        "template deleted"
+    );
     Ok(Fields::new())
 }

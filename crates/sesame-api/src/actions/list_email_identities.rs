@@ -37,7 +37,13 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
             wanted.iter().all(|w| tags.contains(w))
         })
         .collect();
-    let level = |d: &sesame_store::domains::Domain| if d.verified { d.reputation_level.max(1) } else { 0 };
+    let level = |d: &sesame_store::domains::Domain| {
+        if d.verified {
+            d.reputation_level.max(1)
+        } else {
+            0
+        }
+    };
     let max_level = domains.iter().map(level).max().unwrap_or(0);
     let max_quota = domains
         .iter()

@@ -36,5 +36,7 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
             })
         })
         .collect();
-    Ok(fields(json!({ "TemplatesMetadata": metadata, "TotalCount": total })))
+    Ok(fields(
+        json!({ "TemplatesMetadata": metadata, "TotalCount": total }),
+    ))
 }

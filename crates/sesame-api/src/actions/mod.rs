@@ -108,7 +108,12 @@ impl Action {
 }
 
 /// Runs `action` for `caller`.
-pub async fn dispatch(app: &App, caller: &Caller, action: Action, params: Value) -> Result<Fields, ApiError> {
+pub async fn dispatch(
+    app: &App,
+    caller: &Caller,
+    action: Action,
+    params: Value,
+) -> Result<Fields, ApiError> {
     use Action::*;
     match action {
         CreateEmailIdentity => create_email_identity::handle(app, caller, params).await,
@@ -168,7 +173,10 @@ pub(crate) fn parse_domain(text: &str) -> Result<DomainName, ApiError> {
     DomainName::parse(text).ok_or_else(|| {
         ApiError::new(
             "InvalidParameterValue.InvalidEmailIdentity",
-            format!("{:?} is not a valid domain name such as mail.example.com", clip(text)),
+            format!(
+                "{:?} is not a valid domain name such as mail.example.com",
+                clip(text)
+            ),
         )
     })
 }
@@ -176,18 +184,17 @@ pub(crate) fn parse_domain(text: &str) -> Result<DomainName, ApiError> {
 /// A `{Limit, Offset}` pair checked against the cap of list actions (100).
 pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
     let limit = limit.unwrap_or(100);
-    if limit > 100 {
+    if !(1..=100).contains(&limit) {
         return Err(ApiError::new(
             "FailedOperation.InvalidLimit",
-            format!("Limit is at most 100, not {limit}"),
+            format!("Limit is 1 to 100, not {limit}"),
         ));
-    }
-    if limit < 0 {
-        return Err(ApiError::invalid_parameter_value("Limit must not be negative"));
     }
     let offset = offset.unwrap_or(0);
     if offset < 0 {
-        return Err(ApiError::invalid_parameter_value("Offset must not be negative"));
+        return Err(ApiError::invalid_parameter_value(
+            "Offset must not be negative",
+        ));
     }
     Ok((limit, offset))
 }

@@ -1,8 +1,10 @@
 //! UpdateEmailSmtpPassWord: sets or replaces a sender's SMTP password, stored only as an
 //! argon2 hash. The password never reaches a log.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -40,7 +42,9 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
     let hashed = tokio::task::spawn_blocking(move || {
         if let Some(current) = current
             && let Ok(parsed) = PasswordHash::new(&current)
-            && Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+            && Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
         {
             return Ok(None);
         }

@@ -41,6 +41,11 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
     if updated.is_none() {
         return Err(template_not_exist(request.template_id));
     }
-    tracing::info!(app_id = caller.account_id, template_id = request.template_id, status, "template updated");
+    tracing::info!(
+        app_id = caller.account_id,
+        template_id = request.template_id,
+        status,
+        "template updated"
+    );
     Ok(Fields::new())
 }
