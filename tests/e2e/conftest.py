@@ -5,7 +5,14 @@
   every server it made is stopped at the end of the module and must exit 0 within 10 s of SIGTERM.
 * `server` (module): one default server per test module.
 * `Sesame` methods: `account(name)`, `client(account, method, sign)`, `cli(*args)`, `log()`,
-  `verify_domain(client, domain, ...)`, `stop()`; attributes `api_port`, `config_path`, `dir`, `zone`.
+  `verify_domain(client, domain, ...)`, `stop()`, `kill()` (SIGKILL); attributes `api_port`,
+  `config_path`, `dir`, `zone`.
+* Sending (docs/sending.md): `sink` (module): an SMTP sink (smtp_sink.SmtpSink) on 127.0.0.1;
+  `make_sending_server(config=None, name="send", start=True, **delivery)` (module): a server whose
+  deliveries reach the sink (`[delivery] port = sink.port`, helo_name HELO_NAME, retry_schedule
+  ["1s", "2s"], max_queue_lifetime "6s", return_path_domain RETURN_PATH_DOMAIN; `**delivery`
+  overrides `[delivery]` keys); `sending_server` (module): one such server. Recipient domains come
+  from helpers.sink_domain(zone); senders from helpers.ready_sender(server, client).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.ses.v20201002 import ses_client
 
-from helpers import Zone, call, free_port, publish
+from helpers import HELO_NAME, RETURN_PATH_DOMAIN, Zone, call, free_port, publish
 
 REPO = Path(__file__).resolve().parents[2]
 SESAME_BIN = Path(os.environ.get("SESAME_BIN", REPO / "target" / "debug" / "sesame"))
@@ -177,6 +184,17 @@ class Sesame:
         self._stderr.close()
         return proc.returncode
 
+    def kill(self) -> None:
+        """SIGKILL the server (no clean shutdown) and reap it; `start()` runs it again on the
+        same storage and ports."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        self._stderr.close()
+
     def log(self) -> str:
         try:
             return self.stderr_path.read_text(errors="replace")
@@ -283,3 +301,35 @@ def acct(server) -> Account:
 def ses(server, acct):
     """A TC3/POST SDK client for `acct`."""
     return server.client(acct)
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def sending_config(sink_port: int, **delivery) -> dict:
+    """Config of a server whose deliveries go to the SMTP sink on `sink_port`."""
+    d = {"port": sink_port, "helo_name": HELO_NAME, "retry_schedule": ["1s", "2s"],
+         "max_queue_lifetime": "6s"}
+    d.update(delivery)
+    return {"delivery": d, "sending": {"return_path_domain": RETURN_PATH_DOMAIN}}
+
+
+@pytest.fixture(scope="module")
+def sink():
+    from smtp_sink import SmtpSink  # aiosmtpd is only needed by the sending tests
+
+    s = SmtpSink().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def make_sending_server(sesame_factory, sink):
+    def make(config: dict | None = None, name: str = "send", start: bool = True, **delivery) -> Sesame:
+        return sesame_factory(merge(sending_config(sink.port, **delivery), config), start=start, name=name)
+    return make
+
+
+@pytest.fixture(scope="module")
+def sending_server(make_sending_server) -> Sesame:
+    return make_sending_server()

@@ -17,9 +17,10 @@ import threading
 import time
 import urllib.parse
 import uuid
-from datetime import datetime, timezone
+import email
+from datetime import datetime, timedelta, timezone
 
-from dnslib import MX, QTYPE, RCODE, RR, SOA, TXT, DNSLabel
+from dnslib import AAAA, MX, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSServer
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -106,6 +107,14 @@ class Zone(BaseResolver):
         with self.lock:
             self.records.setdefault(self._norm(name), []).append(("MX", (preference, host)))
 
+    def add_a(self, name: str, ip: str) -> None:
+        with self.lock:
+            self.records.setdefault(self._norm(name), []).append(("A", ip))
+
+    def add_aaaa(self, name: str, ip: str) -> None:
+        with self.lock:
+            self.records.setdefault(self._norm(name), []).append(("AAAA", ip))
+
     def remove(self, name: str, rtype: str | None = None) -> None:
         with self.lock:
             n = self._norm(name)
@@ -157,6 +166,10 @@ class Zone(BaseResolver):
             elif rtype == "MX":
                 pref, host = value
                 reply.add_answer(RR(qname, QTYPE.MX, ttl=0, rdata=MX(host, pref)))
+            elif rtype == "A":
+                reply.add_answer(RR(qname, QTYPE.A, ttl=0, rdata=A(value)))
+            elif rtype == "AAAA":
+                reply.add_answer(RR(qname, QTYPE.AAAA, ttl=0, rdata=AAAA(value)))
         if not reply.rr:
             if not exists:
                 reply.header.rcode = RCODE.NXDOMAIN
@@ -482,3 +495,142 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.2, what: st
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+# --------------------------------------------------------------------------- sending
+
+SINK_HOST = "sink.mx.sesame.test"          # A 127.0.0.1: the MX host of every recipient domain
+RETURN_PATH_DOMAIN = "bounces.sesame.test"  # [sending] return_path_domain of sending servers
+HELO_NAME = "out.sesame.test"               # [delivery] helo_name of sending servers
+API_TZ = timezone(timedelta(hours=8))       # the default [api] time_zone (Asia/Shanghai)
+TEMPLATE_HTML = "<p>Hello {{name}}, your code is {{code}}.</p>"
+TEMPLATE_TEXT = "Hello {{name}}, your code is {{code}}."
+
+
+def api_today(days: int = 0) -> str:
+    """Today's date (plus `days`) in the API's time zone, YYYY-MM-DD."""
+    return (datetime.now(API_TZ) + timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def sink_domain(zone: Zone, prefix: str = "rcpt") -> str:
+    """A fresh recipient domain whose MX is SINK_HOST (A 127.0.0.1): mail to it reaches the
+    SMTP sink (the server's `[delivery] port` is the sink's)."""
+    if not any(r[0] == "A" for r in zone.get(SINK_HOST)):
+        zone.add_a(SINK_HOST, "127.0.0.1")
+    d = unique_domain(prefix)
+    zone.add_mx(d, SINK_HOST)
+    return d
+
+
+def create_template(client, html: str | None = TEMPLATE_HTML, text: str | None = TEMPLATE_TEXT,
+                    name: str | None = None) -> int:
+    content = {}
+    if html is not None:
+        content["Html"] = b64(html)
+    if text is not None:
+        content["Text"] = b64(text)
+    return call(client, "CreateEmailTemplate",
+                {"TemplateName": name or f"t-{uuid.uuid4().hex[:8]}", "TemplateContent": content})["TemplateID"]
+
+
+def ready_sender(server, client, dkim_option: int | None = None, local: str = "noreply",
+                 html: str | None = TEMPLATE_HTML, text: str | None = TEMPLATE_TEXT) -> tuple[str, int]:
+    """Verify a fresh domain for `client`, create the sender `<local>@<domain>` and an approved
+    template (variables `name` and `code` by default); return (sender address, template id)."""
+    domain = unique_domain("from")
+    server.verify_domain(client, domain, dkim_option=dkim_option)
+    sender = f"{local}@{domain}"
+    call(client, "CreateEmailAddress", {"EmailAddress": sender})
+    tid = create_template(client, html, text)
+    got = call(client, "GetEmailTemplate", {"TemplateID": tid})
+    assert got["TemplateStatus"] == 0, f"template {tid} not approved: {got}"
+    return sender, tid
+
+
+def send_params(sender: str, to, template_id: int, data: dict | None = None, subject: str = "Hello {{name}}",
+                **extra) -> dict:
+    """SendEmail parameters for a template mail (`to` a string or a list)."""
+    p = {"FromEmailAddress": sender, "Destination": [to] if isinstance(to, str) else list(to),
+         "Subject": subject,
+         "Template": {"TemplateID": template_id,
+                      "TemplateData": json.dumps(data if data is not None else {"name": "Ann", "code": "1234"})}}
+    p.update(extra)
+    return p
+
+
+def send(client, sender: str, to, template_id: int, data: dict | None = None, subject: str = "Hello {{name}}",
+         **extra) -> str:
+    """SendEmail; returns the MessageId (asserting its form)."""
+    r = call(client, "SendEmail", send_params(sender, to, template_id, data, subject, **extra))
+    mid = r["MessageId"]
+    assert re.match(r"^qcloudses-30-\d+-date-\d{14}-\S+$", mid), f"bad MessageId {mid!r}"
+    return mid
+
+
+def statuses(client, message_id: str | None = None, to: str | None = None, date: str | None = None,
+             limit: int = 100) -> list[dict]:
+    """GetSendEmailStatus rows (today in the API's time zone unless `date`)."""
+    p = {"RequestDate": date or api_today(), "Offset": 0, "Limit": limit}
+    if message_id:
+        p["MessageId"] = message_id
+    if to:
+        p["ToEmailAddress"] = to
+    rows = call(client, "GetSendEmailStatus", p).get("EmailStatusList") or []
+    if not rows and date is None:  # the day may have turned since the send
+        p["RequestDate"] = api_today(-1)
+        rows = call(client, "GetSendEmailStatus", p).get("EmailStatusList") or []
+    return rows
+
+
+def status_of(client, message_id: str, to: str) -> dict | None:
+    for r in statuses(client, message_id):
+        if r["ToEmailAddress"].lower() == to.lower():
+            return r
+    return None
+
+
+def wait_deliver_status(client, message_id: str, to: str, want, timeout: float = 20.0) -> dict:
+    """Poll until the row of (`message_id`, `to`) has DeliverStatus in `want` (an int or a set)."""
+    want = {want} if isinstance(want, int) else set(want)
+    last = [None]
+
+    def check():
+        last[0] = status_of(client, message_id, to)
+        return last[0] if last[0] and last[0]["DeliverStatus"] in want else None
+
+    try:
+        return wait_until(check, timeout, 0.1, "a status row")
+    except AssertionError:
+        raise AssertionError(f"timed out after {timeout}s waiting for DeliverStatus in {want} for {to} "
+                             f"of {message_id}; last row: {last[0]}") from None
+
+
+def dkim_dnsfunc(zone: Zone):
+    """A dkimpy `dnsfunc` answering TXT look-ups from `zone` (what the DNS server serves)."""
+    def get_txt(name, timeout=5):
+        n = name.decode("ascii") if isinstance(name, bytes) else name
+        vals = [v for t, v in zone.get(n) if t == "TXT"]
+        return vals[0].encode("utf-8") if vals else None
+    return get_txt
+
+
+def dkim_signatures(raw: bytes, zone: Zone) -> list[dict]:
+    """Every DKIM-Signature of `raw`, verified with dkimpy against `zone`:
+    [{"d": domain, "s": selector, "a": algorithm, "ok": bool}] in header order."""
+    import dkim  # dkimpy
+
+    d = dkim.DKIM(raw, minkey=1024)
+    out = []
+    msg = email.message_from_bytes(raw)
+    sigs = msg.get_all("DKIM-Signature") or []
+    for i, sig in enumerate(sigs):
+        tags = dict((k.strip(), v.strip()) for k, _, v in
+                    (t.partition("=") for t in re.sub(r"\s+", "", sig).split(";") if "=" in t))
+        try:
+            ok = bool(d.verify(idx=i, dnsfunc=dkim_dnsfunc(zone)))
+        except dkim.DKIMException as e:
+            ok = False
+            tags["error"] = str(e)
+        out.append({"d": tags.get("d"), "s": tags.get("s"), "a": tags.get("a"), "h": tags.get("h"),
+                    "ok": ok, "error": tags.get("error")})
+    return out
