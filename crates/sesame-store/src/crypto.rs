@@ -15,6 +15,8 @@ use crate::StoreError;
 #[derive(Clone)]
 pub struct ServerKey {
     cipher: XChaCha20Poly1305,
+    /// The raw key, kept only to derive sub-keys (`derive`).
+    raw: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerKey {
@@ -27,6 +29,7 @@ impl ServerKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> ServerKey {
         ServerKey {
             cipher: XChaCha20Poly1305::new(bytes.into()),
+            raw: *bytes,
         }
     }
 
@@ -83,6 +86,16 @@ impl ServerKey {
                 ))
             })?;
         Ok(Self::from_bytes(&bytes))
+    }
+
+    /// A sub-key for another purpose (e.g. signing return-path addresses), so that the server
+    /// key itself is used only for sealing: SHA-256 of the key and a purpose label.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(self.raw);
+        hasher.update(label.as_bytes());
+        hasher.finalize().into()
     }
 
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {

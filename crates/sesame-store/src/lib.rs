@@ -7,7 +7,9 @@
 pub mod accounts;
 pub mod crypto;
 pub mod domains;
+pub mod queue;
 pub mod senders;
+pub mod suppression;
 pub mod templates;
 
 use std::path::Path;
@@ -116,6 +118,11 @@ impl Store {
             Backend::Postgres(pool)
         };
         Ok(Store { backend, key })
+    }
+
+    /// A sub-key of the server key for `label` (see `ServerKey::derive`).
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        self.key.derive(label)
     }
 
     /// Which backend is open: "sqlite" or "postgres".

@@ -3,6 +3,8 @@
 //! `SESAME_TEST_DATABASE_URL` names a server (each run in a fresh database).
 
 use sesame_store::domains::NewDkimKey;
+use sesame_store::queue::{Attempt, NewDelivery, NewMessage, StatusQuery, deliver_status};
+use sesame_store::suppression::CustomQuery;
 use sesame_store::{ServerKey, Store, StoreError};
 
 async fn story(store: &Store) {
@@ -194,4 +196,265 @@ async fn story_on_postgres() {
         .execute(&admin)
         .await
         .unwrap();
+}
+
+async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, now: i64) {
+    let message = NewMessage {
+        account_id: account,
+        message_id: "qcloudses-30-1-date-x-1",
+        header_message_id: "id@mail.example.test",
+        from_address: "noreply@mail.example.test",
+        domain_id,
+        subject: "hello",
+        template_id: None,
+        trigger_type: 1,
+        body: b"signed bytes",
+    };
+    let deliveries = [
+        NewDelivery {
+            recipient: "ok@dest.test",
+            recipient_domain: "dest.test",
+            send_status: 0,
+            deliver_message: "",
+        },
+        NewDelivery {
+            recipient: "bad@dest.test",
+            recipient_domain: "dest.test",
+            send_status: 0,
+            deliver_message: "",
+        },
+        NewDelivery {
+            recipient: "black@dest.test",
+            recipient_domain: "dest.test",
+            send_status: 1007,
+            deliver_message: "black",
+        },
+    ];
+    let row = store.enqueue(&message, &deliveries, now).await.unwrap();
+    assert_eq!(
+        store.message_body(row).await.unwrap().unwrap(),
+        b"signed bytes"
+    );
+    assert_eq!(
+        store.count_accepted_by_account(account, now).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_accepted_by_domain(domain_id, now)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_sent_to(account, "ok@dest.test", now)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let leased = store.lease_due("w1", now, now + 60, 10).await.unwrap();
+    assert_eq!(leased.len(), 2, "refused recipients are never leased");
+    assert!(
+        store
+            .lease_due("w2", now, now + 60, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased rows are not leased twice"
+    );
+    let (ok, bad) = (&leased[0], &leased[1]);
+    assert!(
+        store
+            .record_attempt(
+                ok.id,
+                "w1",
+                &Attempt::Delivered {
+                    reply: "250 ok".into()
+                },
+                now
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_attempt(bad.id, "w2", &Attempt::Bounced { reason: "x".into() }, now)
+            .await
+            .unwrap(),
+        "only the lease owner records"
+    );
+    store
+        .record_attempt(
+            bad.id,
+            "w1",
+            &Attempt::Deferred {
+                reason: "451 later".into(),
+                retry_at: now + 30,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lease_due("w1", now + 10, now + 70, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.lease_due("w1", now + 30, now + 90, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].n_attempts, 1);
+    assert_eq!(store.release_leases("w1").await.unwrap(), 1);
+    // An expired lease makes the row due for another worker.
+    let taken = store.lease_due("w2", now + 31, now + 32, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        store
+            .lease_due("w3", now + 33, now + 90, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let query = |id: Option<&'static str>| StatusQuery {
+        account_id: account,
+        from: now - 1,
+        until: now + 1,
+        message_id: id,
+        recipient: None,
+        offset: 0,
+        limit: 10,
+    };
+    let statuses = store.delivery_statuses(&query(None)).await.unwrap();
+    assert_eq!(statuses.len(), 3);
+    assert_eq!(statuses[0].deliver_status, deliver_status::DELIVERED);
+    assert_eq!(statuses[2].send_status, 1007);
+    assert_eq!(statuses[2].deliver_status, deliver_status::DROPPED);
+    assert_eq!(
+        store
+            .delivery_statuses(&query(Some("nope")))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    let mut other_query = query(None);
+    other_query.account_id = other;
+    assert!(
+        store
+            .delivery_statuses(&other_query)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store
+        .add_black(
+            account,
+            "bad@dest.test",
+            "550 5.1.1 unknown",
+            now,
+            now + 100,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .is_suppressed(account, "bad@dest.test", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_suppressed(other, "bad@dest.test", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_suppressed(account, "bad@dest.test", now + 100)
+            .await
+            .unwrap()
+    );
+    let (black, total) = store
+        .list_black(account, now - 1, now + 1, None, now, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((black.len(), total), (1, 1));
+    assert_eq!(
+        store
+            .delete_black(account, &["bad@dest.test".into()])
+            .await
+            .unwrap(),
+        1
+    );
+
+    store
+        .add_custom_black(
+            account,
+            &["c@dest.test".into(), "d@dest.test".into()],
+            Some(now + 10),
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .add_custom_black(account, &["e@dest.test".into()], None, now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .is_suppressed(account, "c@dest.test", now)
+            .await
+            .unwrap()
+    );
+    let custom = |status, now| CustomQuery {
+        account_id: account,
+        now,
+        status,
+        address: None,
+        offset: 0,
+        limit: 10,
+    };
+    assert_eq!(store.list_custom_black(&custom(1, now)).await.unwrap().1, 3);
+    assert_eq!(
+        store
+            .list_custom_black(&custom(0, now + 20))
+            .await
+            .unwrap()
+            .1,
+        2
+    );
+    assert_eq!(
+        store
+            .list_custom_black(&custom(2, now + 20))
+            .await
+            .unwrap()
+            .1,
+        3
+    );
+    let id = store.list_custom_black(&custom(2, now)).await.unwrap().0[0].id;
+    assert!(
+        store
+            .update_custom_black(account, id, "f@dest.test", None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_custom_black(other, id, "g@dest.test", None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .delete_custom_black(account, &["c@dest.test".into(), "f@dest.test".into()])
+            .await
+            .unwrap(),
+        2
+    );
 }

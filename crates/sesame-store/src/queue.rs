@@ -1,0 +1,322 @@
+//! The durable queue: a message (signed bytes, stored once) and one delivery row per recipient.
+//! `enqueue` writes both in one transaction, so an acknowledged message is on disk with every
+//! recipient. Workers claim due rows by setting a lease (owner + expiry) in one statement
+//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several processes can share the work), deliver
+//! with no transaction open, and record each outcome in another short statement that only
+//! the lease owner can make. A lease that expires (crashed worker) makes the row due again.
+
+use sqlx::FromRow;
+
+use crate::{Backend, Result, Store, on_pool};
+
+/// Delivery status as the API shows it (`DeliverStatus`).
+pub mod deliver_status {
+    pub const QUEUED: i64 = 0;
+    pub const DELIVERED: i64 = 1;
+    pub const DROPPED: i64 = 2;
+    pub const BOUNCED: i64 = 3;
+    pub const DEFERRED: i64 = 8;
+}
+
+/// A message to store.
+pub struct NewMessage<'a> {
+    pub account_id: i64,
+    pub message_id: &'a str,
+    pub header_message_id: &'a str,
+    pub from_address: &'a str,
+    pub domain_id: i64,
+    pub subject: &'a str,
+    pub template_id: Option<i64>,
+    pub trigger_type: i64,
+    pub body: &'a [u8],
+}
+
+/// One recipient of a new message. A refused recipient (`send_status` ≠ 0) is stored already
+/// final (dropped) so that its status can be queried.
+pub struct NewDelivery<'a> {
+    pub recipient: &'a str,
+    pub recipient_domain: &'a str,
+    pub send_status: i64,
+    pub deliver_message: &'a str,
+}
+
+/// A delivery claimed by a worker.
+#[derive(Debug, Clone, FromRow)]
+pub struct LeasedDelivery {
+    pub id: i64,
+    pub message_row: i64,
+    pub account_id: i64,
+    pub recipient: String,
+    pub recipient_domain: String,
+    pub n_attempts: i64,
+    pub created_at: i64,
+}
+
+/// What happened to one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    Delivered {
+        reply: String,
+    },
+    /// Try again at `retry_at`.
+    Deferred {
+        reason: String,
+        retry_at: i64,
+    },
+    /// Final failure (5xx, or deferred past the queue lifetime).
+    Bounced {
+        reason: String,
+    },
+}
+
+/// One row of GetSendEmailStatus.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeliveryStatus {
+    pub message_id: String,
+    pub recipient: String,
+    pub from_address: String,
+    pub send_status: i64,
+    pub deliver_status: i64,
+    pub deliver_message: String,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// Filters of a status query.
+pub struct StatusQuery<'a> {
+    pub account_id: i64,
+    pub from: i64,
+    pub until: i64,
+    pub message_id: Option<&'a str>,
+    pub recipient: Option<&'a str>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+const LEASE_COLUMNS: &str =
+    "id, message_row, account_id, recipient, recipient_domain, n_attempts, created_at";
+
+impl Store {
+    /// Stores a message and its deliveries in one transaction; returns the message row id.
+    pub async fn enqueue(
+        &self,
+        message: &NewMessage<'_>,
+        deliveries: &[NewDelivery<'_>],
+        now: i64,
+    ) -> Result<i64> {
+        let row = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let (row,): (i64,) = sqlx::query_as(
+                "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
+                 subject, template_id, trigger_type, body, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            )
+            .bind(message.account_id)
+            .bind(message.message_id)
+            .bind(message.header_message_id)
+            .bind(message.from_address)
+            .bind(message.domain_id)
+            .bind(message.subject)
+            .bind(message.template_id)
+            .bind(message.trigger_type)
+            .bind(message.body)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            for delivery in deliveries {
+                let accepted = delivery.send_status == 0;
+                sqlx::query(
+                    "INSERT INTO deliveries (message_row, account_id, domain_id, recipient, recipient_domain, \
+                     send_status, deliver_status, deliver_message, priority, due_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                )
+                .bind(row)
+                .bind(message.account_id)
+                .bind(message.domain_id)
+                .bind(delivery.recipient)
+                .bind(delivery.recipient_domain)
+                .bind(delivery.send_status)
+                .bind(if accepted { deliver_status::QUEUED } else { deliver_status::DROPPED })
+                .bind(delivery.deliver_message)
+                .bind(message.trigger_type)
+                .bind(if accepted { Some(now) } else { None })
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row)
+        })?;
+        Ok(row)
+    }
+
+    /// Claims up to `limit` due deliveries for `owner` until `lease_until`, transactional
+    /// mail first, then the longest waiting.
+    pub async fn lease_due(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<LeasedDelivery>> {
+        let rows = match &self.backend {
+            Backend::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+                     SELECT id FROM deliveries WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                     ORDER BY priority DESC, due_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {LEASE_COLUMNS}"
+                )))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            // SQLite runs one writer at a time, so the sub-select and update cannot interleave.
+            Backend::Sqlite(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+                     SELECT id FROM deliveries WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                     ORDER BY priority DESC, due_at LIMIT $4) RETURNING {LEASE_COLUMNS}"
+                )))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// The stored (signed) bytes of a message.
+    pub async fn message_body(&self, message_row: i64) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT body FROM messages WHERE id = $1")
+                .bind(message_row)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|(body,)| body))
+    }
+
+    /// Records an attempt of a delivery leased by `owner`. Returns false when the lease was
+    /// lost (expired and taken by another worker): the outcome is then not recorded.
+    pub async fn record_attempt(
+        &self,
+        delivery_id: i64,
+        owner: &str,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<bool> {
+        let (status, message, due_at, delivered_at) = match attempt {
+            Attempt::Delivered { reply } => {
+                (deliver_status::DELIVERED, reply.as_str(), None, Some(now))
+            }
+            Attempt::Deferred { reason, retry_at } => (
+                deliver_status::DEFERRED,
+                reason.as_str(),
+                Some(*retry_at),
+                None,
+            ),
+            Attempt::Bounced { reason } => (deliver_status::BOUNCED, reason.as_str(), None, None),
+        };
+        let message: String = message.chars().take(1000).collect();
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE deliveries SET deliver_status = $1, deliver_message = $2, due_at = $3, \
+                 delivered_at = $4, n_attempts = n_attempts + 1, lease_owner = NULL, lease_until = NULL, \
+                 updated_at = $5 WHERE id = $6 AND lease_owner = $7",
+            )
+            .bind(status)
+            .bind(&message)
+            .bind(due_at)
+            .bind(delivered_at)
+            .bind(now)
+            .bind(delivery_id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Hands back every lease of `owner` (graceful shutdown): the rows are due again at once.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    /// Recipients accepted since `since` by an account (daily quota).
+    pub async fn count_accepted_by_account(&self, account_id: i64, since: i64) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE account_id = $1 AND created_at >= $2 AND send_status = 0")
+                .bind(account_id)
+                .bind(since)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(n)
+    }
+
+    /// Recipients accepted since `since` from a sender domain (reputation quota).
+    pub async fn count_accepted_by_domain(&self, domain_id: i64, since: i64) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE domain_id = $1 AND created_at >= $2 AND send_status = 0")
+                .bind(domain_id)
+                .bind(since)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(n)
+    }
+
+    /// Mails an account sent to one recipient since `since` (per-recipient frequency).
+    pub async fn count_sent_to(&self, account_id: i64, recipient: &str, since: i64) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM deliveries WHERE account_id = $1 AND recipient = $2 \
+                 AND created_at >= $3 AND send_status = 0",
+            )
+            .bind(account_id)
+            .bind(recipient)
+            .bind(since)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(n)
+    }
+
+    /// One page of an account's delivery statuses, by request time then recipient.
+    pub async fn delivery_statuses(&self, query: &StatusQuery<'_>) -> Result<Vec<DeliveryStatus>> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT m.message_id, d.recipient, m.from_address, d.send_status, d.deliver_status, \
+                 d.deliver_message, d.created_at, d.delivered_at \
+                 FROM deliveries d JOIN messages m ON m.id = d.message_row \
+                 WHERE d.account_id = $1 AND d.created_at >= $2 AND d.created_at < $3 \
+                 AND ($4 = '' OR m.message_id = $4) AND ($5 = '' OR d.recipient = $5) \
+                 ORDER BY d.created_at, d.id LIMIT $6 OFFSET $7",
+            )
+            .bind(query.account_id)
+            .bind(query.from)
+            .bind(query.until)
+            .bind(query.message_id.unwrap_or(""))
+            .bind(query.recipient.unwrap_or(""))
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+}
