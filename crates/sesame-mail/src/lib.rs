@@ -1,4 +1,8 @@
-//! Pure message work: DKIM keys (and later signing, MIME building, rendering, bounce
-//! parsing). Performs no I/O: no sockets, no files, no database.
+//! Pure message work: template rendering, attachment rules, MIME building, DKIM keys and
+//! signing, the return-path codec and Message-IDs. Performs no I/O: no sockets, no files,
+//! no database, no async runtime.
 
+pub mod attachment;
 pub mod dkim;
+pub mod mime;
+pub mod render;
