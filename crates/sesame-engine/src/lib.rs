@@ -3,5 +3,6 @@
 //! Holds no HTTP or SMTP protocol knowledge; never holds a database transaction across
 //! network I/O.
 
+pub mod delivery;
 pub mod identity;
 pub mod verify;
