@@ -578,10 +578,17 @@ async fn routes_follow_mx_preference_and_fall_back_to_the_domain() {
 
 #[tokio::test]
 async fn route_failures_become_outcomes() {
-    let zone: Zone = [("nullmx.example.test", vec![mx(0, ".")])]
-        .into_iter()
-        .map(|(name, records)| (name.to_owned(), records))
-        .collect();
+    let zone: Zone = [
+        ("nullmx.example.test", vec![mx(0, ".")]),
+        ("dangling.example.test", vec![mx(10, "gone.example.test.")]),
+        (
+            "broken.example.test",
+            vec![mx(10, "mx.servfail.example.test.")],
+        ),
+    ]
+    .into_iter()
+    .map(|(name, records)| (name.to_owned(), records))
+    .collect();
     let dns = FakeDns::start(zone).await;
     let resolver = resolver_for(&dns).await;
     let config = DeliveryConfig {
@@ -592,6 +599,10 @@ async fn route_failures_become_outcomes() {
         ("nullmx.example.test", "hard"),
         ("missing.example.test", "hard"),
         (common::SERVFAIL_DOMAIN, "deferred"),
+        // The only MX host does not exist: as permanent as a missing domain.
+        ("dangling.example.test", "hard"),
+        // The MX host's addresses cannot be looked up right now.
+        ("broken.example.test", "deferred"),
     ] {
         let results =
             deliver_batch(&resolver, &config, domain, &[message(&["ok"], b"x\r\n")]).await;

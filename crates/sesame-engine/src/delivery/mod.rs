@@ -9,6 +9,7 @@
 pub mod classify;
 pub mod mx;
 pub mod smtp;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
