@@ -6,3 +6,5 @@ pub mod attachment;
 pub mod dkim;
 pub mod mime;
 pub mod render;
+pub mod return_path;
+pub mod sign;

@@ -60,7 +60,7 @@ pub struct Draft {
     pub html: Option<String>,
     pub text: Option<String>,
     pub attachments: Vec<AttachmentPart>,
-    /// The Message-ID without angle brackets, e.g. from [`crate::message_id`].
+    /// The Message-ID without angle brackets, e.g. from [`message_id`].
     pub message_id: String,
     /// The Date header, Unix seconds (written in UTC).
     pub date_unix: i64,
@@ -101,6 +101,16 @@ const MAX_ADDRESS_BYTES: usize = 254;
 const MAX_SUBJECT_BYTES: usize = 4 * 998;
 /// Longest header line (RFC 5322 §2.1.1), without CRLF.
 const MAX_LINE: usize = 998;
+
+/// A new, globally unique Message-ID at `domain`, without angle brackets:
+/// `<32 hex digits of a random UUID>@<domain>`.
+pub fn message_id(domain: &str) -> String {
+    format!(
+        "{}@{}",
+        uuid::Uuid::new_v4().simple(),
+        domain.trim_end_matches('.').to_ascii_lowercase()
+    )
+}
 
 /// Whether Sesame writes header `name` itself, so a caller may not add it.
 pub fn is_reserved_header(name: &str) -> bool {
@@ -652,6 +662,19 @@ mod tests {
         let mut d = draft();
         d.extra_headers = vec![("X-Long".into(), "y".repeat(1000))];
         check(&d, Err(MimeError::TooLong("header X-Long".into())));
+    }
+
+    #[test]
+    fn message_ids_are_unique_and_valid() {
+        let a = message_id("Mail.Example.TEST");
+        let b = message_id("mail.example.test");
+        assert_ne!(a, b);
+        assert!(a.ends_with("@mail.example.test"), "{a}");
+        assert_eq!(a.len(), 32 + 1 + "mail.example.test".len());
+        let mut d = draft();
+        d.message_id = a.clone();
+        let raw = build(&d).expect("builds");
+        assert!(String::from_utf8_lossy(&raw).contains(&format!("Message-ID: <{a}>\r\n")));
     }
 
     #[test]
