@@ -296,11 +296,11 @@ def test_malformed_json_body(server, acct):
 
 
 def test_not_yet_built_action(server, ses):
-    """SendEmail belongs to a later part: it must answer UnsupportedOperation, never a fake success.
-    (Update this test when sending lands.)"""
-    e = expect_error(ses, "SendEmail", "UnsupportedOperation", {
-        "FromEmailAddress": "a@example.test", "Destination": ["b@example.test"], "Subject": "hi",
-        "Simple": {"Text": b64("hi")}})
+    """BatchSendEmail belongs to a later part: it must answer UnsupportedOperation, never a fake
+    success. (Update this test when bulk sending lands.)"""
+    e = expect_error(ses, "BatchSendEmail", "UnsupportedOperation", {
+        "FromEmailAddress": "a@example.test", "ReceiverId": 1, "Subject": "hi", "TaskType": 1,
+        "Template": {"TemplateID": 1, "TemplateData": "{}"}})
     assert e.message
 
 

@@ -31,12 +31,24 @@ pub struct App {
     pub records: RecordSettings,
     pub nonces: NonceCache,
     pub limiter: RateLimiter,
+    pub submit_settings: sesame_engine::submit::SubmitSettings,
+    /// Wakes the queue worker when a message was accepted.
+    pub queue_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl App {
-    pub fn new(store: Store, config: Arc<Config>, dns: DnsChecker) -> App {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        dns: DnsChecker,
+        queue_wakeup: Arc<tokio::sync::Notify>,
+    ) -> App {
         let records = sesame_engine::identity::record_settings(&config.sending);
         let limiter = RateLimiter::new(config.api.rate_limit);
+        let submit_settings = sesame_engine::submit::SubmitSettings {
+            dkim_selector: config.sending.dkim_selector.clone(),
+            time_zone: config.api.time_zone.clone(),
+        };
         App {
             store,
             config,
@@ -44,6 +56,8 @@ impl App {
             records,
             nonces: NonceCache::new(),
             limiter,
+            submit_settings,
+            queue_wakeup,
         }
     }
 }

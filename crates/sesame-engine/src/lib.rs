@@ -5,4 +5,6 @@
 
 pub mod delivery;
 pub mod identity;
+pub mod queue;
+pub mod submit;
 pub mod verify;

@@ -256,6 +256,31 @@ impl Store {
         Ok(n)
     }
 
+    /// Extends every lease of `owner` to `lease_until` (a worker's heartbeat while it delivers).
+    pub async fn renew_leases(&self, owner: &str, lease_until: i64) -> Result<u64> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("UPDATE deliveries SET lease_until = $1 WHERE lease_owner = $2")
+                .bind(lease_until)
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
+    /// Clears every lease, whoever holds it. Only for a store that one process serves (an
+    /// SQLite file): at start, the leases left are those of a process that died.
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n)
+    }
+
     /// Recipients accepted since `since` by an account (daily quota).
     pub async fn count_accepted_by_account(&self, account_id: i64, since: i64) -> Result<i64> {
         let (n,): (i64,) = on_pool!(self, pool => {

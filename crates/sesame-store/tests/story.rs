@@ -135,6 +135,8 @@ async fn story(store: &Store) {
     assert_eq!(reviewed.review_reason, "links");
     assert!(store.delete_template(a.account_id, id).await.unwrap());
 
+    queue_story(store, a.account_id, b.account_id, domain.id, now).await;
+
     assert!(
         store
             .delete_sender(a.account_id, "noreply@mail.example.test")

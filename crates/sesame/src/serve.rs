@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use sesame_api::App;
 use sesame_core::Config;
+use sesame_engine::delivery::{DeliveryConfig, MxResolver};
+use sesame_engine::queue::{QueueSettings, Worker};
 use sesame_engine::verify::DnsChecker;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,7 +25,14 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let app = Arc::new(App::new(store.clone(), config.clone(), dns.clone()));
+    let queue_wakeup = Arc::new(tokio::sync::Notify::new());
+    let app = Arc::new(App::new(
+        store.clone(),
+        config.clone(),
+        dns.clone(),
+        queue_wakeup.clone(),
+    ));
+    let worker = delivery_worker(&config, store.clone(), queue_wakeup)?;
 
     tracker.spawn({
         let cancel = cancel.clone();
@@ -41,6 +50,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         config.sending.recheck_interval,
         cancel.clone(),
     ));
+    tracker.spawn(worker.run(cancel.clone()));
     tracker.close();
 
     tracing::info!(api = %config.api.listen, "listening");
@@ -53,6 +63,31 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The queue worker, configured from `[delivery]`, `[dns]` and `[sending]`.
+fn delivery_worker(
+    config: &Config,
+    store: sesame_store::Store,
+    wakeup: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<Worker> {
+    let resolver = MxResolver::new(&config.dns.nameservers)
+        .map_err(|e| anyhow::anyhow!("setting up the MX resolver: {e}"))?;
+    let delivery = DeliveryConfig {
+        helo_name: config.delivery.helo_name.clone(),
+        port: config.delivery.port,
+        relay: config.delivery.relay,
+        ..DeliveryConfig::default()
+    };
+    let settings = QueueSettings {
+        retry_schedule: config.delivery.retry_schedule.clone(),
+        max_queue_lifetime: config.delivery.max_queue_lifetime,
+        lease: std::time::Duration::from_secs(20),
+        batch: 200,
+        concurrency: 32,
+        return_path_domain: config.sending.return_path_domain.clone(),
+    };
+    Ok(Worker::new(store, resolver, delivery, settings, wakeup))
 }
 
 /// Waits for SIGTERM, SIGINT, or an internal failure that cancelled `cancel`.

@@ -2,17 +2,25 @@
 //! module maps action names to handlers and holds the few helpers they share. Handlers see
 //! only their caller's account: every store call passes `caller.account_id`.
 
+mod create_custom_blacklist;
 mod create_email_address;
 mod create_email_identity;
 mod create_email_template;
+mod delete_black_list;
+mod delete_custom_black_list;
 mod delete_email_address;
 mod delete_email_identity;
 mod delete_email_template;
 mod get_email_identity;
 mod get_email_template;
+mod get_send_email_status;
+mod list_black_email_address;
+mod list_custom_blacklist;
 mod list_email_address;
 mod list_email_identities;
 mod list_email_templates;
+mod send_email;
+mod update_custom_black_list;
 mod update_email_identity;
 mod update_email_smtp_pass_word;
 mod update_email_template;
@@ -49,23 +57,23 @@ pub enum Action {
     UpdateEmailTemplate,
     ListEmailTemplates,
     DeleteEmailTemplate,
+    SendEmail,
+    GetSendEmailStatus,
+    ListBlackEmailAddress,
+    DeleteBlackList,
+    CreateCustomBlacklist,
+    ListCustomBlacklist,
+    UpdateCustomBlackList,
+    DeleteCustomBlackList,
     /// One of the SES actions that later parts of Sesame serve (sending, lists, events).
     NotYetAvailable(&'static str),
 }
 
 /// The SES 2020-10-02 actions not served yet. They answer UnsupportedOperation, never a
 /// made-up success.
-const NOT_YET_AVAILABLE: [&str; 22] = [
-    "SendEmail",
+const NOT_YET_AVAILABLE: [&str; 14] = [
     "BatchSendEmail",
-    "GetSendEmailStatus",
     "GetStatisticsReport",
-    "ListBlackEmailAddress",
-    "DeleteBlackList",
-    "CreateCustomBlacklist",
-    "ListCustomBlacklist",
-    "UpdateCustomBlackList",
-    "DeleteCustomBlackList",
     "GetAbuseReport",
     "CreateReceiver",
     "CreateReceiverDetail",
@@ -99,6 +107,14 @@ impl Action {
             "UpdateEmailTemplate" => UpdateEmailTemplate,
             "ListEmailTemplates" => ListEmailTemplates,
             "DeleteEmailTemplate" => DeleteEmailTemplate,
+            "SendEmail" => SendEmail,
+            "GetSendEmailStatus" => GetSendEmailStatus,
+            "ListBlackEmailAddress" => ListBlackEmailAddress,
+            "DeleteBlackList" => DeleteBlackList,
+            "CreateCustomBlacklist" => CreateCustomBlacklist,
+            "ListCustomBlacklist" => ListCustomBlacklist,
+            "UpdateCustomBlackList" => UpdateCustomBlackList,
+            "DeleteCustomBlackList" => DeleteCustomBlackList,
             other => match NOT_YET_AVAILABLE.iter().find(|n| **n == other) {
                 Some(known) => NotYetAvailable(known),
                 None => return Err(ApiError::invalid_action(other)),
@@ -130,6 +146,14 @@ pub async fn dispatch(
         UpdateEmailTemplate => update_email_template::handle(app, caller, params).await,
         ListEmailTemplates => list_email_templates::handle(app, caller, params).await,
         DeleteEmailTemplate => delete_email_template::handle(app, caller, params).await,
+        SendEmail => send_email::handle(app, caller, params).await,
+        GetSendEmailStatus => get_send_email_status::handle(app, caller, params).await,
+        ListBlackEmailAddress => list_black_email_address::handle(app, caller, params).await,
+        DeleteBlackList => delete_black_list::handle(app, caller, params).await,
+        CreateCustomBlacklist => create_custom_blacklist::handle(app, caller, params).await,
+        ListCustomBlacklist => list_custom_blacklist::handle(app, caller, params).await,
+        UpdateCustomBlackList => update_custom_black_list::handle(app, caller, params).await,
+        DeleteCustomBlackList => delete_custom_black_list::handle(app, caller, params).await,
         NotYetAvailable(name) => Err(ApiError::unsupported_operation(format!(
             "{name} is not available in this version of Sesame yet"
         ))),

@@ -1,0 +1,266 @@
+//! The queue worker: leases due deliveries, groups them by recipient domain, delivers each
+//! group over one SMTP connection (`delivery::deliver_batch`) and records every outcome.
+//! Never holds a transaction across network I/O: lease in one statement, deliver, record
+//! each attempt in another. A worker that dies leaves leases that expire; a worker told to
+//! stop hands its leases back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sesame_store::queue::{Attempt, LeasedDelivery};
+use sesame_store::{Store, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::classify::Outcome;
+use crate::delivery::{DeliveryConfig, MxResolver, OutboundMessage, deliver_batch};
+
+/// How long a hard-bounced address stays on the black list.
+pub const BLACK_LIST_DAYS: i64 = 14;
+
+/// Label of the return-path sub-key (see `Store::derive_key`).
+pub const RETURN_PATH_KEY_LABEL: &str = "return-path";
+
+/// Tunables of the worker.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    pub retry_schedule: Vec<Duration>,
+    pub max_queue_lifetime: Duration,
+    /// How long a lease lasts without renewal; the worker renews it while it delivers, so a
+    /// crashed worker's deliveries are due again after at most this long.
+    pub lease: Duration,
+    /// Deliveries leased per pass.
+    pub batch: i64,
+    /// Destination domains delivered to at once.
+    pub concurrency: usize,
+    pub return_path_domain: String,
+}
+
+/// One delivery worker of this process.
+pub struct Worker {
+    store: Store,
+    resolver: MxResolver,
+    delivery: DeliveryConfig,
+    settings: QueueSettings,
+    /// Lease owner: unique per process run.
+    owner: String,
+    return_path_secret: [u8; 32],
+    wakeup: Arc<Notify>,
+}
+
+impl Worker {
+    pub fn new(
+        store: Store,
+        resolver: MxResolver,
+        delivery: DeliveryConfig,
+        settings: QueueSettings,
+        wakeup: Arc<Notify>,
+    ) -> Worker {
+        let owner = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let return_path_secret = store.derive_key(RETURN_PATH_KEY_LABEL);
+        Worker {
+            store,
+            resolver,
+            delivery,
+            settings,
+            owner,
+            return_path_secret,
+            wakeup,
+        }
+    }
+
+    /// One pass: lease what is due, deliver it, record it. Returns how many deliveries were
+    /// attempted.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = sesame_core::time::now_unix();
+        let lease_until = now + self.settings.lease.as_secs() as i64;
+        let leased = self
+            .store
+            .lease_due(&self.owner, now, lease_until, self.settings.batch)
+            .await?;
+        if leased.is_empty() {
+            return Ok(0);
+        }
+        let n = leased.len();
+        let mut bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
+        let mut groups: HashMap<String, Vec<LeasedDelivery>> = HashMap::new();
+        for delivery in leased {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                bodies.entry(delivery.message_row)
+            {
+                match self.store.message_body(delivery.message_row).await? {
+                    Some(body) => {
+                        slot.insert(Arc::from(body));
+                    }
+                    None => continue,
+                }
+            }
+            groups
+                .entry(delivery.recipient_domain.clone())
+                .or_default()
+                .push(delivery);
+        }
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(
+            self.settings.concurrency.max(1),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (domain, deliveries) in groups {
+            let messages: Vec<OutboundMessage> = deliveries
+                .iter()
+                .map(|d| OutboundMessage {
+                    mail_from: sesame_mail::return_path::encode(
+                        d.id,
+                        &self.return_path_secret,
+                        &self.settings.return_path_domain,
+                    ),
+                    recipients: vec![d.recipient.clone()],
+                    body: bodies[&d.message_row].clone(),
+                })
+                .collect();
+            let permit = semaphore
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            let resolver = self.resolver.clone();
+            let config = self.delivery.clone();
+            tasks.spawn(async move {
+                let outcomes = deliver_batch(&resolver, &config, &domain, &messages).await;
+                drop(permit);
+                (deliveries, outcomes)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((deliveries, outcomes)) = joined else {
+                tracing::error!("a delivery task panicked; its leases will expire and be retried");
+                continue;
+            };
+            for (delivery, per_message) in deliveries.iter().zip(outcomes) {
+                let outcome = per_message
+                    .into_iter()
+                    .next()
+                    .map(|(_, o)| o)
+                    .unwrap_or_else(|| Outcome::Deferred("no outcome reported".into()));
+                self.record(delivery, outcome).await?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Renews this worker's leases every third of the lease time until cancelled, so a long
+    /// delivery keeps its rows while a crashed worker's rows come back within one lease.
+    async fn heartbeat(&self, cancel: CancellationToken) {
+        let period = (self.settings.lease / 3).max(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            let until = sesame_core::time::now_unix() + self.settings.lease.as_secs() as i64;
+            if let Err(e) = self.store.renew_leases(&self.owner, until).await {
+                tracing::warn!(error = %e, "could not renew delivery leases");
+            }
+        }
+    }
+
+    async fn record(&self, delivery: &LeasedDelivery, outcome: Outcome) -> Result<(), StoreError> {
+        let now = sesame_core::time::now_unix();
+        let attempt = match outcome {
+            Outcome::Delivered(reply) => Attempt::Delivered {
+                reply: reply.to_string(),
+            },
+            Outcome::Deferred(reason) => {
+                let age = now - delivery.created_at;
+                if age >= self.settings.max_queue_lifetime.as_secs() as i64 {
+                    Attempt::Bounced {
+                        reason: format!("gave up after {age}s in the queue: {reason}"),
+                    }
+                } else {
+                    let step = (delivery.n_attempts as usize)
+                        .min(self.settings.retry_schedule.len().saturating_sub(1));
+                    let wait = self
+                        .settings
+                        .retry_schedule
+                        .get(step)
+                        .copied()
+                        .unwrap_or(Duration::from_secs(60));
+                    Attempt::Deferred {
+                        reason,
+                        retry_at: now + wait.as_secs().max(1) as i64,
+                    }
+                }
+            }
+            Outcome::Bounced { reason, hard } => {
+                if hard {
+                    let until = now + BLACK_LIST_DAYS * 86_400;
+                    self.store
+                        .add_black(
+                            delivery.account_id,
+                            &delivery.recipient,
+                            &reason,
+                            now,
+                            until,
+                        )
+                        .await?;
+                }
+                Attempt::Bounced { reason }
+            }
+        };
+        let kept = self
+            .store
+            .record_attempt(delivery.id, &self.owner, &attempt, now)
+            .await?;
+        if !kept {
+            tracing::warn!(
+                delivery = delivery.id,
+                "lease lost before the outcome was recorded"
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs passes until cancelled: immediately while there is work, otherwise on a wake-up
+    /// (a new message) or every second. On cancel, the pass in flight is dropped and its
+    /// leases handed back (those deliveries may be tried again: at-least-once).
+    pub async fn run(self, cancel: CancellationToken) {
+        // One `sesame serve` per SQLite file: leases found at start belong to a process that
+        // died (kill -9, power loss), so its deliveries are due again now rather than when
+        // the leases expire. With PostgreSQL other live processes may hold leases: those
+        // expire on their own, as they are short and renewed while in use.
+        if self.store.backend_name() == "sqlite" {
+            match self.store.release_all_leases().await {
+                Ok(n) if n > 0 => tracing::info!(n, "took back deliveries leased before a crash"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "could not clear stale leases; they will expire")
+                }
+            }
+        }
+        let heartbeat = self.heartbeat(cancel.clone());
+        tokio::pin!(heartbeat);
+        loop {
+            let pass = tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = &mut heartbeat => break,
+                pass = self.run_once() => pass,
+            };
+            match pass {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "queue pass failed"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = &mut heartbeat => break,
+                _ = self.wakeup.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        match self.store.release_leases(&self.owner).await {
+            Ok(n) if n > 0 => tracing::info!(n, "handed back leased deliveries"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not hand back leases; they will expire"),
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! The submit pipeline: turns a `Submission` (strings from the API, later from SMTP) into a
+//! durable, signed message with one delivery per recipient. The steps read like the spec in
+//! `docs/sending.md`: check the sender, the recipients, the content; render; check the quota and
+//! the suppression lists; build the MIME message; sign it once; enqueue it in one transaction.
+//! Any failure refuses the whole submission before anything is stored.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use sesame_core::address::Sender;
+use sesame_core::{EmailAddress, reputation};
+use sesame_mail::mime::{AttachmentPart, Draft, Mailbox};
+use sesame_mail::render::{self, Escape};
+use sesame_mail::{attachment, dkim};
+use sesame_store::queue::{NewDelivery, NewMessage};
+use sesame_store::templates::status as template_status;
+use sesame_store::{Store, StoreError};
+
+/// Most visible recipients of one message.
+pub const MAX_TO: usize = 50;
+/// Most Cc and most Bcc recipients of one message.
+pub const MAX_CC: usize = 20;
+/// Largest built message.
+pub const MAX_MESSAGE_BYTES: usize = 5 * 1024 * 1024;
+/// Mails one account may send one recipient per hour.
+pub const MAX_PER_RECIPIENT_PER_HOUR: i64 = 10;
+/// SendStatus of a recipient refused for the frequency limit.
+pub const SEND_STATUS_FREQUENCY: i64 = 1006;
+/// SendStatus of a black-listed recipient.
+pub const SEND_STATUS_BLACKLISTED: i64 = 1007;
+
+/// The body of a submission.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Template {
+        id: i64,
+        data: String,
+    },
+    /// Base64 HTML and text.
+    Simple {
+        html: Option<String>,
+        text: Option<String>,
+    },
+}
+
+/// What a client asked to send, as strings.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    pub account_id: i64,
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub template: Option<(i64, String)>,
+    pub simple: Option<(Option<String>, Option<String>)>,
+    /// `(FileName, base64 Content)`.
+    pub attachments: Vec<(String, String)>,
+    pub trigger_type: i64,
+    pub smtp_message_id: Option<String>,
+    pub smtp_headers: Option<String>,
+    pub header_from: Option<String>,
+}
+
+/// Why a submission was refused. Each variant maps to one Tencent code in `api::actions`.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("FromEmailAddress {0:?} is not an address such as noreply@mail.example.com")]
+    IncorrectSender(String),
+    #[error("{0} is not a sender address of this account on a verified domain")]
+    NotAuthenticatedSender(String),
+    #[error("too many recipients: at most {MAX_TO} in Destination and {MAX_CC} each in Cc and Bcc")]
+    TooManyRecipients,
+    #[error("the message has no recipient")]
+    NoRecipient,
+    #[error("{0:?} is not a valid recipient address")]
+    IncorrectEmail(String),
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("Subject must be 1-998 characters without line breaks")]
+    Subject,
+    #[error("the message needs a Template or Simple content")]
+    MissingContent,
+    #[error("template {0} does not exist in this account or is not approved")]
+    InvalidTemplate(i64),
+    #[error("TemplateData is not a JSON object of plain values: {0}")]
+    WrongContentJson(String),
+    #[error("TemplateData has no value for the variable {0:?}")]
+    MissingVariable(String),
+    #[error("this account may only send templates; ask the operator for custom content")]
+    WithoutPermission,
+    #[error("Simple.{0} is not valid base64 of UTF-8 text")]
+    EmailContentIsWrong(&'static str),
+    #[error("at most {} attachments", attachment::MAX_ATTACHMENTS)]
+    TooManyAttachments,
+    #[error("attachment name {0:?}: {1}")]
+    InvalidAttachName(String, String),
+    #[error("attachment {0:?} is not valid base64")]
+    AttachContentIsWrong(String),
+    #[error(
+        "attachments are at most {} bytes in all",
+        attachment::MAX_TOTAL_BYTES_API
+    )]
+    AttachTooLarge,
+    #[error("the message is over {MAX_MESSAGE_BYTES} bytes")]
+    ContentTooLarge,
+    #[error("the daily sending quota is used up ({0})")]
+    ExceedSendLimit(String),
+    #[error("every recipient is on the black list")]
+    AllBlackListed,
+    #[error(
+        "every recipient got {MAX_PER_RECIPIENT_PER_HOUR} mails from this account in the last hour"
+    )]
+    AllFrequencyLimited,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Settings the pipeline needs from the config.
+#[derive(Debug, Clone)]
+pub struct SubmitSettings {
+    pub dkim_selector: String,
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+/// An accepted submission.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The API MessageId.
+    pub message_id: String,
+    /// Deliveries queued (refused recipients excluded).
+    pub n_queued: usize,
+}
+
+/// Runs the pipeline; the answer comes only after the message is committed.
+pub async fn submit(
+    store: &Store,
+    settings: &SubmitSettings,
+    submission: Submission,
+    now: i64,
+) -> Result<Accepted, SubmitError> {
+    let account_id = submission.account_id;
+    let (sender, sender_row, domain) = check_sender(store, account_id, &submission.from).await?;
+    let recipients = check_recipients(&submission)?;
+    check_subject(&submission.subject)?;
+    let (subject, html, text, template_id) = render_content(store, &submission).await?;
+    let attachments = check_attachments(&submission.attachments)?;
+    let reply_to = match &submission.reply_to {
+        Some(r) if !r.trim().is_empty() => Some(mailbox(&Sender::parse(r).map_err(|_| {
+            SubmitError::InvalidField(format!("ReplyToAddresses {r:?} is not an address"))
+        })?)),
+        _ => None,
+    };
+    let from = match &submission.header_from {
+        Some(h) if !h.trim().is_empty() => {
+            let parsed = Sender::parse(h).map_err(|_| {
+                SubmitError::InvalidField(format!("HeaderFrom {h:?} is not an address"))
+            })?;
+            if parsed.address.domain() != sender.address.domain() {
+                return Err(SubmitError::InvalidField(format!(
+                    "HeaderFrom must be at {}, the domain of FromEmailAddress",
+                    sender.address.domain()
+                )));
+            }
+            mailbox(&parsed)
+        }
+        _ => Mailbox {
+            name: sender
+                .alias
+                .clone()
+                .or_else(|| (!sender_row.alias.is_empty()).then(|| sender_row.alias.clone())),
+            address: sender.address.to_string(),
+        },
+    };
+    let extra_headers = parse_smtp_headers(submission.smtp_headers.as_deref())?;
+    let header_message_id = match &submission.smtp_message_id {
+        Some(id) if !id.trim().is_empty() => check_message_id(id)?,
+        _ => sesame_mail::mime::message_id(sender.address.domain().as_str()),
+    };
+
+    // Policy per recipient: black lists and frequency. Refused recipients are recorded.
+    let mut deliveries: Vec<(String, String, i64, &'static str)> = Vec::new();
+    let hour_ago = now - 3600;
+    for recipient in &recipients {
+        let address = recipient.to_string();
+        let (status, why) = if store.is_suppressed(account_id, &address, now).await? {
+            (SEND_STATUS_BLACKLISTED, "recipient is on the black list")
+        } else if store.count_sent_to(account_id, &address, hour_ago).await?
+            >= MAX_PER_RECIPIENT_PER_HOUR
+        {
+            (SEND_STATUS_FREQUENCY, "frequency limit for this recipient")
+        } else {
+            (0, "")
+        };
+        deliveries.push((address, recipient.domain().to_string(), status, why));
+    }
+    let n_accepted = deliveries.iter().filter(|d| d.2 == 0).count();
+    if n_accepted == 0 {
+        return Err(
+            if deliveries.iter().any(|d| d.2 == SEND_STATUS_BLACKLISTED) {
+                SubmitError::AllBlackListed
+            } else {
+                SubmitError::AllFrequencyLimited
+            },
+        );
+    }
+    check_quota(
+        store,
+        account_id,
+        &domain,
+        n_accepted as i64,
+        now,
+        &settings.time_zone,
+    )
+    .await?;
+
+    let draft = Draft {
+        from,
+        to: submission.to_mailboxes(&recipients, Field::To),
+        cc: submission.to_mailboxes(&recipients, Field::Cc),
+        reply_to,
+        subject: subject.clone(),
+        html,
+        text,
+        attachments,
+        message_id: header_message_id.clone(),
+        date_unix: now,
+        extra_headers,
+    };
+    let message =
+        sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?;
+    if message.len() > MAX_MESSAGE_BYTES {
+        return Err(SubmitError::ContentTooLarge);
+    }
+    let signed = sign(store, &settings.dkim_selector, &domain, message).await?;
+
+    let message_id = api_message_id(account_id, now, &settings.time_zone);
+    let new_message = NewMessage {
+        account_id,
+        message_id: &message_id,
+        header_message_id: &header_message_id,
+        from_address: &sender.address.to_string(),
+        domain_id: domain.id,
+        subject: &subject,
+        template_id,
+        trigger_type: submission.trigger_type,
+        body: &signed,
+    };
+    let new_deliveries: Vec<NewDelivery<'_>> = deliveries
+        .iter()
+        .map(|(recipient, recipient_domain, status, why)| NewDelivery {
+            recipient,
+            recipient_domain,
+            send_status: *status,
+            deliver_message: why,
+        })
+        .collect();
+    store.enqueue(&new_message, &new_deliveries, now).await?;
+    Ok(Accepted {
+        message_id,
+        n_queued: n_accepted,
+    })
+}
+
+/// Which header a recipient list feeds.
+#[derive(Clone, Copy)]
+enum Field {
+    To,
+    Cc,
+}
+
+impl Submission {
+    /// The parsed To or Cc addresses as mailboxes (recipients were checked before).
+    fn to_mailboxes(&self, _all: &[EmailAddress], field: Field) -> Vec<Mailbox> {
+        let list = match field {
+            Field::To => &self.to,
+            Field::Cc => &self.cc,
+        };
+        let mut seen = Vec::new();
+        list.iter()
+            .filter_map(|r| EmailAddress::parse(r))
+            .filter(|a| {
+                let new = !seen.contains(a);
+                seen.push(a.clone());
+                new
+            })
+            .map(|a| Mailbox {
+                name: None,
+                address: a.to_string(),
+            })
+            .collect()
+    }
+}
+
+fn mailbox(sender: &Sender) -> Mailbox {
+    Mailbox {
+        name: sender.alias.clone(),
+        address: sender.address.to_string(),
+    }
+}
+
+async fn check_sender(
+    store: &Store,
+    account_id: i64,
+    from: &str,
+) -> Result<
+    (
+        Sender,
+        sesame_store::senders::Sender,
+        sesame_store::domains::Domain,
+    ),
+    SubmitError,
+> {
+    let sender = Sender::parse(from)
+        .map_err(|_| SubmitError::IncorrectSender(from.chars().take(64).collect()))?;
+    let address = sender.address.to_string();
+    let row = store
+        .sender(account_id, &address)
+        .await?
+        .ok_or_else(|| SubmitError::NotAuthenticatedSender(address.clone()))?;
+    let domain = store
+        .domain(account_id, sender.address.domain().as_str())
+        .await?
+        .filter(|d| d.verified)
+        .ok_or_else(|| SubmitError::NotAuthenticatedSender(address.clone()))?;
+    Ok((sender, row, domain))
+}
+
+/// Every recipient, To then Cc then Bcc, parsed and without repeats.
+fn check_recipients(submission: &Submission) -> Result<Vec<EmailAddress>, SubmitError> {
+    if submission.to.len() > MAX_TO || submission.cc.len() > MAX_CC || submission.bcc.len() > MAX_CC
+    {
+        return Err(SubmitError::TooManyRecipients);
+    }
+    let parse = |text: &String| {
+        EmailAddress::parse(text)
+            .ok_or_else(|| SubmitError::IncorrectEmail(text.chars().take(64).collect()))
+    };
+    let to: Vec<EmailAddress> = submission.to.iter().map(parse).collect::<Result<_, _>>()?;
+    let cc: Vec<EmailAddress> = submission.cc.iter().map(parse).collect::<Result<_, _>>()?;
+    let bcc: Vec<EmailAddress> = submission.bcc.iter().map(parse).collect::<Result<_, _>>()?;
+    if let Some(both) = bcc.iter().find(|b| to.contains(b)) {
+        return Err(SubmitError::InvalidField(format!(
+            "{both} is in both Destination and Bcc"
+        )));
+    }
+    let mut all: Vec<EmailAddress> = Vec::new();
+    for address in to.into_iter().chain(cc).chain(bcc) {
+        if !all.contains(&address) {
+            all.push(address);
+        }
+    }
+    if all.is_empty() {
+        return Err(SubmitError::NoRecipient);
+    }
+    Ok(all)
+}
+
+fn check_subject(subject: &str) -> Result<(), SubmitError> {
+    let n = subject.chars().count();
+    if n == 0
+        || n > 998
+        || subject.trim().is_empty()
+        || subject.chars().any(|c| c == '\r' || c == '\n')
+    {
+        return Err(SubmitError::Subject);
+    }
+    Ok(())
+}
+
+/// Rendered subject, HTML, text and the template used.
+async fn render_content(
+    store: &Store,
+    submission: &Submission,
+) -> Result<(String, Option<String>, Option<String>, Option<i64>), SubmitError> {
+    match (&submission.template, &submission.simple) {
+        (None, None) => Err(SubmitError::MissingContent),
+        (Some(_), Some(_)) => Err(SubmitError::InvalidField(
+            "give either Template or Simple, not both".into(),
+        )),
+        (Some((id, data)), None) => {
+            let template = store
+                .template(submission.account_id, *id)
+                .await?
+                .filter(|t| t.status == template_status::APPROVED)
+                .ok_or(SubmitError::InvalidTemplate(*id))?;
+            let data_text = if data.trim().is_empty() {
+                "{}"
+            } else {
+                data.as_str()
+            };
+            let values: BTreeMap<String, String> = render::parse_template_data(data_text)
+                .map_err(|e| SubmitError::WrongContentJson(e.to_string()))?;
+            let fill = |body: &str, escape: Escape| -> Result<String, SubmitError> {
+                render::render(body, &values, escape).map_err(render_error)
+            };
+            let subject = fill(&submission.subject, Escape::None)?;
+            check_subject(&subject)?;
+            let html = (!template.html.is_empty())
+                .then(|| fill(&template.html, Escape::Html))
+                .transpose()?;
+            let text = (!template.text.is_empty())
+                .then(|| fill(&template.text, Escape::None))
+                .transpose()?;
+            Ok((subject, html, text, Some(template.id)))
+        }
+        (None, Some((html, text))) => {
+            let account = store.account(submission.account_id).await?;
+            if !account.is_some_and(|a| a.custom_content) {
+                return Err(SubmitError::WithoutPermission);
+            }
+            let html = decode_text(html.as_deref(), "Html")?;
+            let text = decode_text(text.as_deref(), "Text")?;
+            if html.is_none() && text.is_none() {
+                return Err(SubmitError::MissingContent);
+            }
+            Ok((submission.subject.clone(), html, text, None))
+        }
+    }
+}
+
+fn render_error(e: render::RenderError) -> SubmitError {
+    match e {
+        render::RenderError::MissingVariable(name) => SubmitError::MissingVariable(name),
+        #[allow(unreachable_patterns)]
+        other => SubmitError::WrongContentJson(other.to_string()),
+    }
+}
+
+fn decode_text(body: Option<&str>, field: &'static str) -> Result<Option<String>, SubmitError> {
+    let Some(body) = body.filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = lenient_base64(body).ok_or(SubmitError::EmailContentIsWrong(field))?;
+    let text = String::from_utf8(bytes).map_err(|_| SubmitError::EmailContentIsWrong(field))?;
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// Standard base64, padded or not, ignoring whitespace.
+fn lenient_base64(text: &str) -> Option<Vec<u8>> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+    .decode(compact.as_bytes())
+    .ok()
+}
+
+fn check_attachments(attachments: &[(String, String)]) -> Result<Vec<AttachmentPart>, SubmitError> {
+    if attachments.len() > attachment::MAX_ATTACHMENTS {
+        return Err(SubmitError::TooManyAttachments);
+    }
+    let mut parts = Vec::with_capacity(attachments.len());
+    let mut total = 0;
+    for (name, content) in attachments {
+        attachment::check_name(name).map_err(|e| {
+            SubmitError::InvalidAttachName(name.chars().take(64).collect(), e.to_string())
+        })?;
+        let bytes = lenient_base64(content)
+            .ok_or_else(|| SubmitError::AttachContentIsWrong(name.clone()))?;
+        total += bytes.len();
+        if total > attachment::MAX_TOTAL_BYTES_API {
+            return Err(SubmitError::AttachTooLarge);
+        }
+        parts.push(AttachmentPart {
+            name: name.clone(),
+            content: bytes,
+        });
+    }
+    Ok(parts)
+}
+
+/// `SmtpHeaders`: a JSON object of header name → string value.
+fn parse_smtp_headers(text: Option<&str>) -> Result<Vec<(String, String)>, SubmitError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let bad = |why: &str| SubmitError::InvalidField(format!("SmtpHeaders {why}"));
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| bad("must be a JSON object of header names to values"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| bad("must be a JSON object of header names to values"))?;
+    if object.len() > 50 {
+        return Err(bad("holds at most 50 headers"));
+    }
+    object
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(v) => v.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => return Err(bad("values must be strings")),
+            };
+            if sesame_mail::mime::is_reserved_header(name) {
+                return Err(bad(&format!("cannot set {name}: Sesame writes that header itself")));
+            }
+            let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+            if !name_ok || value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(bad(&format!("{name:?}: header names are printable ASCII without ':', values have no line breaks")));
+            }
+            Ok((name.clone(), value))
+        })
+        .collect()
+}
+
+/// `SmtpMessageId`: `<local@domain>` or `local@domain`, printable ASCII without spaces.
+fn check_message_id(text: &str) -> Result<String, SubmitError> {
+    let trimmed = text.trim();
+    let inner = match (trimmed.strip_prefix('<'), trimmed.strip_suffix('>')) {
+        (Some(_), Some(_)) => &trimmed[1..trimmed.len() - 1],
+        (None, None) => trimmed,
+        // One bracket without its twin.
+        _ => "",
+    };
+    let ok = inner.len() <= 250
+        && inner
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+        && inner
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty());
+    if ok {
+        Ok(inner.to_string())
+    } else {
+        Err(SubmitError::InvalidField(format!(
+            "SmtpMessageId {:?} is not a Message-ID such as <id@example.com>",
+            text.chars().take(64).collect::<String>()
+        )))
+    }
+}
+
+/// The day (in the API's zone) of `now` starts at this Unix second.
+fn start_of_day(now: i64, zone: &jiff::tz::TimeZone) -> i64 {
+    let date = sesame_core::time::format_date(now, zone);
+    sesame_core::time::parse_date(&date, zone).unwrap_or(now - now.rem_euclid(86_400))
+}
+
+async fn check_quota(
+    store: &Store,
+    account_id: i64,
+    domain: &sesame_store::domains::Domain,
+    n: i64,
+    now: i64,
+    zone: &jiff::tz::TimeZone,
+) -> Result<(), SubmitError> {
+    let since = start_of_day(now, zone);
+    let domain_cap = reputation::daily_quota(domain.reputation_level.max(1) as u32) as i64;
+    let domain_sent = store.count_accepted_by_domain(domain.id, since).await?;
+    if domain_sent + n > domain_cap {
+        return Err(SubmitError::ExceedSendLimit(format!(
+            "{} may send {domain_cap} a day at reputation level {}",
+            domain.name,
+            domain.reputation_level.max(1)
+        )));
+    }
+    if let Some(cap) = store.account(account_id).await?.and_then(|a| a.daily_quota) {
+        let sent = store.count_accepted_by_account(account_id, since).await?;
+        if sent + n > cap {
+            return Err(SubmitError::ExceedSendLimit(format!(
+                "the account may send {cap} a day"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Signs with the domain's key(s): the main key at the selector, and for DKIMOption 2 the
+/// 1024-bit key at `<selector>1024` too. Off the async threads: RSA costs CPU.
+async fn sign(
+    store: &Store,
+    selector: &str,
+    domain: &sesame_store::domains::Domain,
+    message: Vec<u8>,
+) -> Result<Vec<u8>, SubmitError> {
+    let sizes = dkim::key_sizes(domain.dkim_option).unwrap_or(&[1024]);
+    let keys = store.dkim_keys(domain.id).await?;
+    let mut signers = Vec::new();
+    for &bits in sizes {
+        let key = keys
+            .iter()
+            .find(|k| k.bits == i64::from(bits))
+            .ok_or_else(|| {
+                SubmitError::Internal(format!(
+                    "domain {} lacks its {bits}-bit DKIM key",
+                    domain.name
+                ))
+            })?;
+        signers.push((
+            dkim::selector_for(selector, domain.dkim_option, bits),
+            key.private_key.clone(),
+        ));
+    }
+    let domain_name = domain.name.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut headers = String::new();
+        for (selector, private_key) in &signers {
+            let key = sesame_mail::sign::DkimSigningKey::from_pkcs1_der(private_key)
+                .map_err(|e| SubmitError::Internal(e.to_string()))?;
+            headers.push_str(
+                &key.sign_with(&message, &domain_name, selector)
+                    .map_err(|e| SubmitError::Internal(e.to_string()))?,
+            );
+        }
+        let mut signed = headers.into_bytes();
+        signed.extend_from_slice(&message);
+        Ok(signed)
+    })
+    .await
+    .map_err(|e| SubmitError::Internal(e.to_string()))?
+}
+
+/// `qcloudses-30-<AppId>-date-<yyyyMMddHHmmss>-<random>`, Tencent's shape: it embeds the account
+/// and the send date.
+fn api_message_id(account_id: i64, now: i64, zone: &jiff::tz::TimeZone) -> String {
+    let stamp: String = sesame_core::time::format_date_time(now, zone)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let random: u64 = rand::random();
+    format!("qcloudses-30-{account_id}-date-{stamp}-{random:016x}")
+}
