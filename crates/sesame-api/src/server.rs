@@ -48,6 +48,7 @@ impl App {
         let submit_settings = sesame_engine::submit::SubmitSettings {
             dkim_selector: config.sending.dkim_selector.clone(),
             time_zone: config.api.time_zone.clone(),
+            keys: Default::default(),
         };
         App {
             store,

@@ -4,13 +4,15 @@
 //! the suppression lists; build the MIME message; sign it once; enqueue it in one transaction.
 //! Any failure refuses the whole submission before anything is stored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use sesame_core::address::Sender;
 use sesame_core::{EmailAddress, reputation};
 use sesame_mail::mime::{AttachmentPart, Draft, Mailbox};
 use sesame_mail::render::{self, Escape};
+use sesame_mail::sign::DkimSigningKey;
 use sesame_mail::{attachment, dkim};
 use sesame_store::queue::{NewDelivery, NewMessage};
 use sesame_store::templates::status as template_status;
@@ -124,6 +126,35 @@ pub enum SubmitError {
 pub struct SubmitSettings {
     pub dkim_selector: String,
     pub time_zone: jiff::tz::TimeZone,
+    /// Parsed DKIM keys, shared by every submission of the process.
+    pub keys: Arc<SigningKeyCache>,
+}
+
+/// Parsed DKIM signing keys by (domain row, bits). A domain's key of a given size never
+/// changes (a re-created domain gets a new row), so entries never go stale; the map holds
+/// at most two keys per domain.
+#[derive(Default)]
+pub struct SigningKeyCache {
+    keys: Mutex<HashMap<(i64, i64), Arc<DkimSigningKey>>>,
+}
+
+impl std::fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.keys.lock().map(|k| k.len()).unwrap_or(0);
+        write!(f, "SigningKeyCache({n} keys)")
+    }
+}
+
+impl SigningKeyCache {
+    fn get(&self, domain_id: i64, bits: i64) -> Option<Arc<DkimSigningKey>> {
+        self.keys.lock().ok()?.get(&(domain_id, bits)).cloned()
+    }
+
+    fn insert(&self, domain_id: i64, bits: i64, key: Arc<DkimSigningKey>) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert((domain_id, bits), key);
+        }
+    }
 }
 
 /// An accepted submission.
@@ -235,7 +266,7 @@ pub async fn submit(
     if message.len() > MAX_MESSAGE_BYTES {
         return Err(SubmitError::ContentTooLarge);
     }
-    let signed = sign(store, &settings.dkim_selector, &domain, message).await?;
+    let signed = sign(store, settings, &domain, message).await?;
 
     let message_id = api_message_id(account_id, now, &settings.time_zone);
     let new_message = NewMessage {
@@ -550,14 +581,31 @@ async fn check_quota(
     zone: &jiff::tz::TimeZone,
 ) -> Result<(), SubmitError> {
     let since = start_of_day(now, zone);
-    let domain_cap = reputation::daily_quota(domain.reputation_level.max(1) as u32) as i64;
+    let mut level = domain.reputation_level.max(1) as u32;
     let domain_sent = store.count_accepted_by_domain(domain.id, since).await?;
-    if domain_sent + n > domain_cap {
-        return Err(SubmitError::ExceedSendLimit(format!(
-            "{} may send {domain_cap} a day at reputation level {}",
-            domain.name,
-            domain.reputation_level.max(1)
-        )));
+    if domain_sent + n > reputation::daily_quota(level) as i64 {
+        // Healthy volume promotes the domain at once, possibly by several levels.
+        let counts = store.domain_day_counts(domain.id, since).await?;
+        let traffic = reputation::DayTraffic {
+            accepted: counts.accepted.max(0) as u64,
+            delivered: counts.delivered.max(0) as u64,
+            bounced: counts.bounced.max(0) as u64,
+        };
+        let promoted = reputation::promoted_level(level, traffic);
+        if promoted > level {
+            store
+                .set_reputation_level(domain.id, i64::from(promoted))
+                .await?;
+            tracing::info!(domain = %domain.name, from = level, to = promoted, "reputation level raised");
+            level = promoted;
+        }
+        let cap = reputation::daily_quota(level) as i64;
+        if domain_sent + n > cap {
+            return Err(SubmitError::ExceedSendLimit(format!(
+                "{} may send {cap} a day at reputation level {level}",
+                domain.name
+            )));
+        }
     }
     if let Some(cap) = store.account(account_id).await?.and_then(|a| a.daily_quota) {
         let sent = store.count_accepted_by_account(account_id, since).await?;
@@ -574,34 +622,41 @@ async fn check_quota(
 /// 1024-bit key at `<selector>1024` too. Off the async threads: RSA costs CPU.
 async fn sign(
     store: &Store,
-    selector: &str,
+    settings: &SubmitSettings,
     domain: &sesame_store::domains::Domain,
     message: Vec<u8>,
 ) -> Result<Vec<u8>, SubmitError> {
     let sizes = dkim::key_sizes(domain.dkim_option).unwrap_or(&[1024]);
-    let keys = store.dkim_keys(domain.id).await?;
-    let mut signers = Vec::new();
+    let mut signers: Vec<(String, Arc<DkimSigningKey>)> = Vec::new();
     for &bits in sizes {
-        let key = keys
-            .iter()
-            .find(|k| k.bits == i64::from(bits))
-            .ok_or_else(|| {
-                SubmitError::Internal(format!(
-                    "domain {} lacks its {bits}-bit DKIM key",
-                    domain.name
-                ))
-            })?;
+        let bits = i64::from(bits);
+        let key = match settings.keys.get(domain.id, bits) {
+            Some(key) => key,
+            None => {
+                let stored = store.dkim_keys(domain.id).await?;
+                let der = stored.iter().find(|k| k.bits == bits).ok_or_else(|| {
+                    SubmitError::Internal(format!(
+                        "domain {} lacks its {bits}-bit DKIM key",
+                        domain.name
+                    ))
+                })?;
+                let key = Arc::new(
+                    DkimSigningKey::from_pkcs1_der(&der.private_key)
+                        .map_err(|e| SubmitError::Internal(e.to_string()))?,
+                );
+                settings.keys.insert(domain.id, bits, key.clone());
+                key
+            }
+        };
         signers.push((
-            dkim::selector_for(selector, domain.dkim_option, bits),
-            key.private_key.clone(),
+            dkim::selector_for(&settings.dkim_selector, domain.dkim_option, bits as u32),
+            key,
         ));
     }
     let domain_name = domain.name.clone();
     tokio::task::spawn_blocking(move || {
         let mut headers = String::new();
-        for (selector, private_key) in &signers {
-            let key = sesame_mail::sign::DkimSigningKey::from_pkcs1_der(private_key)
-                .map_err(|e| SubmitError::Internal(e.to_string()))?;
+        for (selector, key) in &signers {
             headers.push_str(
                 &key.sign_with(&message, &domain_name, selector)
                     .map_err(|e| SubmitError::Internal(e.to_string()))?,

@@ -238,6 +238,19 @@ impl Store {
         Ok(row)
     }
 
+    /// Sets a domain's reputation level (promotion by the sending rules).
+    pub async fn set_reputation_level(&self, domain_id: i64, level: i64) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE domains SET reputation_level = $1 WHERE id = $2")
+                .bind(level)
+                .bind(domain_id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Verified domains whose last check is older than `checked_before`, oldest first.
     pub async fn domains_to_recheck(&self, checked_before: i64, limit: i64) -> Result<Vec<Domain>> {
         let rows = on_pool!(self, pool => {

@@ -82,6 +82,14 @@ pub struct DeliveryStatus {
     pub delivered_at: Option<i64>,
 }
 
+/// One day of a sender domain's traffic.
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct DomainDayCounts {
+    pub accepted: i64,
+    pub delivered: i64,
+    pub bounced: i64,
+}
+
 /// Filters of a status query.
 pub struct StatusQuery<'a> {
     pub account_id: i64,
@@ -303,6 +311,24 @@ impl Store {
                 .await
         })?;
         Ok(n)
+    }
+
+    /// Today's figures of a sender domain since `since`: accepted recipients, delivered ones,
+    /// and bounced ones (the reputation rules' inputs).
+    pub async fn domain_day_counts(&self, domain_id: i64, since: i64) -> Result<DomainDayCounts> {
+        let row: DomainDayCounts = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*) AS accepted, \
+                 COALESCE(SUM(CASE WHEN deliver_status = 1 THEN 1 ELSE 0 END), 0) AS delivered, \
+                 COALESCE(SUM(CASE WHEN deliver_status = 3 THEN 1 ELSE 0 END), 0) AS bounced \
+                 FROM deliveries WHERE domain_id = $1 AND created_at >= $2 AND send_status = 0",
+            )
+            .bind(domain_id)
+            .bind(since)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(row)
     }
 
     /// Mails an account sent to one recipient since `since` (per-recipient frequency).
