@@ -138,7 +138,8 @@ class Sesame:
                      "tls_listen": f"127.0.0.1:{self.smtps_port}"},
             "inbound": {"listen": f"127.0.0.1:{self.inbound_port}"},
             "dns": {"nameservers": [f"127.0.0.1:{dns_port if dns_port else zone.port}"]},
-            "sending": {"spf_include": SPF_INCLUDE, "dkim_selector": DKIM_SELECTOR, "mx_host": MX_HOST},
+            "sending": {"spf_include": SPF_INCLUDE, "dkim_selector": DKIM_SELECTOR, "mx_host": MX_HOST,
+                        "mail_rate": 0},
         }
         self.config = merge(base, config)
         self.config_path = dir / "sesame.toml"

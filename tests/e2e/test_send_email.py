@@ -553,6 +553,19 @@ def test_daily_quota(srv, rd, sink):
     sink.wait_message(b)
 
 
+def test_mail_rate_limit(make_sending_server, rd, sink):
+    """`[sending] mail_rate` counts recipients per second per account (bursts up to 120)."""
+    srv = make_sending_server({"sending": {"mail_rate": 5}}, name="rate")
+    acc = srv.account("rate")
+    c = srv.client(acc)
+    sender, tid = ready_sender(srv, c)
+    batches = [[new_rcpt(rd) for _ in range(50)] for _ in range(3)]
+    send(c, sender, batches[0], tid)
+    send(c, sender, batches[1], tid)
+    REFUSED.extend(batches[2])
+    expect_error(c, "SendEmail", "RequestLimitExceeded", send_params(sender, batches[2], tid))
+
+
 # --------------------------------------------------------------------------- status queries
 
 

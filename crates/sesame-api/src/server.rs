@@ -49,6 +49,9 @@ impl App {
             dkim_selector: config.sending.dkim_selector.clone(),
             time_zone: config.api.time_zone.clone(),
             keys: Default::default(),
+            mail_rate: Arc::new(sesame_engine::submit::MailRate::new(
+                config.sending.mail_rate,
+            )),
         };
         App {
             store,

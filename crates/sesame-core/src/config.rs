@@ -195,6 +195,8 @@ pub struct SendingConfig {
     /// stops being verified).
     #[serde(deserialize_with = "duration")]
     pub recheck_interval: Duration,
+    /// Recipients per second one account may send (API and, later, SMTP); 0 = unlimited.
+    pub mail_rate: u32,
 }
 
 impl Default for SendingConfig {
@@ -205,6 +207,7 @@ impl Default for SendingConfig {
             return_path_domain: "bounces.sesame.localhost".into(),
             mx_host: "mx.sesame.localhost".into(),
             recheck_interval: Duration::from_secs(3600),
+            mail_rate: 20,
         }
     }
 }

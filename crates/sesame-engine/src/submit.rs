@@ -115,6 +115,8 @@ pub enum SubmitError {
         "every recipient got {MAX_PER_RECIPIENT_PER_HOUR} mails from this account in the last hour"
     )]
     AllFrequencyLimited,
+    #[error("the account sends more than {0} recipients per second; slow down and retry")]
+    RateLimited(u32),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
@@ -128,6 +130,58 @@ pub struct SubmitSettings {
     pub time_zone: jiff::tz::TimeZone,
     /// Parsed DKIM keys, shared by every submission of the process.
     pub keys: Arc<SigningKeyCache>,
+    /// Recipients per second per account.
+    pub mail_rate: Arc<MailRate>,
+}
+
+/// A token bucket per account counting recipients: `per_second` refill, a burst of
+/// `max(per_second, 120)` so that one message of the largest size (90 recipients) can pass.
+/// Per process: several processes on one database each allow the rate.
+pub struct MailRate {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<i64, (f64, std::time::Instant)>>,
+}
+
+impl std::fmt::Debug for MailRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MailRate({}/s)", self.per_second)
+    }
+}
+
+impl MailRate {
+    /// `per_second` = 0 means unlimited.
+    pub fn new(per_second: u32) -> MailRate {
+        MailRate {
+            per_second: f64::from(per_second),
+            burst: f64::from(per_second.max(120)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes `n` tokens from the account's bucket; false when it holds fewer.
+    pub fn try_take(&self, account_id: i64, n: usize, now: std::time::Instant) -> bool {
+        if self.per_second == 0.0 {
+            return true;
+        }
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
+        if buckets.len() > 100_000 {
+            // Bounded memory: idle accounts' buckets are full anyway.
+            buckets.retain(|_, (_, last)| now.duration_since(*last).as_secs() < 60);
+        }
+        let (tokens, last) = buckets.entry(account_id).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= n as f64 {
+            *tokens -= n as f64;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Parsed DKIM signing keys by (domain row, bits). A domain's key of a given size never
@@ -247,6 +301,14 @@ pub async fn submit(
         &settings.time_zone,
     )
     .await?;
+    if !settings
+        .mail_rate
+        .try_take(account_id, n_accepted, std::time::Instant::now())
+    {
+        return Err(SubmitError::RateLimited(
+            settings.mail_rate.per_second as u32,
+        ));
+    }
 
     let draft = Draft {
         from,
@@ -679,4 +741,26 @@ fn api_message_id(account_id: i64, now: i64, zone: &jiff::tz::TimeZone) -> Strin
         .collect();
     let random: u64 = rand::random();
     format!("qcloudses-30-{account_id}-date-{stamp}-{random:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MailRate;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn mail_rate_refills_and_bursts() {
+        let rate = MailRate::new(20);
+        let start = Instant::now();
+        assert!(rate.try_take(1, 90, start));
+        assert!(rate.try_take(1, 30, start));
+        assert!(!rate.try_take(1, 1, start));
+        assert!(
+            rate.try_take(2, 1, start),
+            "accounts have their own buckets"
+        );
+        assert!(rate.try_take(1, 20, start + Duration::from_secs(1)));
+        assert!(!rate.try_take(1, 1, start + Duration::from_secs(1)));
+        assert!(MailRate::new(0).try_take(1, 10_000, start));
+    }
 }

@@ -155,6 +155,7 @@ pub(crate) fn submit_error(error: SubmitError) -> ApiError {
         SubmitError::ExceedSendLimit(_) => "FailedOperation.ExceedSendLimit",
         SubmitError::AllBlackListed => "FailedOperation.EmailAddrInBlacklist",
         SubmitError::AllFrequencyLimited => "FailedOperation.FrequencyLimit",
+        SubmitError::RateLimited(_) => "RequestLimitExceeded",
         SubmitError::Store(_) | SubmitError::Internal(_) => return internal(&error),
     };
     ApiError::new(code, error.to_string())
