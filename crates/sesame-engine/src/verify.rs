@@ -8,6 +8,7 @@
 mod lookup;
 mod records;
 
+pub(crate) use lookup::uncached_resolver;
 pub use lookup::{DnsChecker, RecordCheck, VerifyError};
 pub use records::{
     DkimPublicKey, ExpectedRecord, RecordPurpose, RecordSettings, expected_records, record_passes,

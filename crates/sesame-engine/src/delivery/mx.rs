@@ -9,10 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::Resolver;
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
@@ -56,28 +53,8 @@ impl MxResolver {
 
     /// As [`MxResolver::new`], with `timeout` per query instead of 5 s.
     pub fn with_timeout(nameservers: &[SocketAddr], timeout: Duration) -> Result<Self, RouteError> {
-        let config = if nameservers.is_empty() {
-            // Only the nameservers: a search suffix must never turn a missing domain into
-            // someone else's.
-            let (config, _) = hickory_resolver::system_conf::read_system_conf()
-                .map_err(|err| RouteError::Setup(format!("reading /etc/resolv.conf: {err}")))?;
-            let (_domain, _search, name_servers) = config.into_parts();
-            ResolverConfig::from_name_servers(name_servers)
-        } else {
-            ResolverConfig::from_name_servers(nameservers.iter().map(name_server).collect())
-        };
-        let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
-        let options = builder.options_mut();
-        options.timeout = timeout;
-        options.attempts = 1;
-        options.cache_size = 0;
-        options.positive_max_ttl = Some(Duration::ZERO);
-        options.negative_max_ttl = Some(Duration::ZERO);
-        // Mail routing follows DNS only; /etc/hosts entries are for this machine's own use.
-        options.use_hosts_file = ResolveHosts::Never;
-        let resolver = builder
-            .build()
-            .map_err(|err| RouteError::Setup(err.to_string()))?;
+        let resolver =
+            crate::verify::uncached_resolver(nameservers, timeout).map_err(RouteError::Setup)?;
         Ok(Self { resolver })
     }
 
@@ -201,13 +178,4 @@ fn absolute_name(name: &str) -> Result<Name, RouteError> {
     }
     absolute.set_fqdn(true);
     Ok(absolute)
-}
-
-/// One configured nameserver, UDP then TCP, both on the address's own port.
-fn name_server(address: &SocketAddr) -> NameServerConfig {
-    let mut udp = ConnectionConfig::udp();
-    udp.port = address.port();
-    let mut tcp = ConnectionConfig::tcp();
-    tcp.port = address.port();
-    NameServerConfig::new(address.ip(), true, vec![udp, tcp])
 }

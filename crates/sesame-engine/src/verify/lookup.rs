@@ -70,16 +70,7 @@ impl DnsChecker {
         nameservers: &[SocketAddr],
         timeout: Duration,
     ) -> Result<Self, VerifyError> {
-        let config = if nameservers.is_empty() {
-            system_config()?
-        } else {
-            ResolverConfig::from_name_servers(nameservers.iter().map(name_server).collect())
-        };
-        let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
-        *builder.options_mut() = resolver_options(timeout);
-        let resolver = builder
-            .build()
-            .map_err(|err| VerifyError::Setup(err.to_string()))?;
+        let resolver = uncached_resolver(nameservers, timeout).map_err(VerifyError::Setup)?;
         Ok(Self { resolver })
     }
 
@@ -133,12 +124,28 @@ impl DnsChecker {
     }
 }
 
+/// A resolver without cache that asks exactly `nameservers` (or the system's when empty),
+/// shared by the domain verifier and the MX router (`delivery::mx`).
+pub(crate) fn uncached_resolver(
+    nameservers: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TokioResolver, String> {
+    let config = if nameservers.is_empty() {
+        system_config()?
+    } else {
+        ResolverConfig::from_name_servers(nameservers.iter().map(name_server).collect())
+    };
+    let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
+    *builder.options_mut() = resolver_options(timeout);
+    builder.build().map_err(|err| err.to_string())
+}
+
 /// Only the nameservers of the system configuration. Its `domain` and `search` lists are dropped:
 /// our names are absolute, and a search suffix must never turn a missing record into someone
 /// else's.
-fn system_config() -> Result<ResolverConfig, VerifyError> {
+fn system_config() -> Result<ResolverConfig, String> {
     let (config, _system_options) = hickory_resolver::system_conf::read_system_conf()
-        .map_err(|err| VerifyError::Setup(format!("reading /etc/resolv.conf: {err}")))?;
+        .map_err(|err| format!("reading /etc/resolv.conf: {err}"))?;
     let (_domain, _search, name_servers) = config.into_parts();
     Ok(ResolverConfig::from_name_servers(name_servers))
 }
@@ -163,7 +170,7 @@ fn resolver_options(timeout: Duration) -> ResolverOpts {
     options.cache_size = 0;
     options.positive_max_ttl = Some(Duration::ZERO);
     options.negative_max_ttl = Some(Duration::ZERO);
-    // /etc/hosts holds addresses only, never TXT or MX.
+    // /etc/hosts is this machine's own business: verification and mail routing follow DNS.
     options.use_hosts_file = ResolveHosts::Never;
     options
 }
