@@ -247,3 +247,19 @@ def test_serve_without_config(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+def test_domain_update_reputation_level(server):
+    a = server.account("reputation")
+    c = server.client(a)
+    domain = unique_domain("rep")
+    server.verify_domain(c, domain)
+    r = server.cli("domain", "update", "--domain", domain.upper(), "--reputation-level", "5")
+    assert json.loads(r.stdout)["DailyQuota"] == 10000
+    listed = call(c, "ListEmailIdentities", {})["EmailIdentities"]
+    row = next(i for i in listed if i["IdentityName"] == domain)
+    assert (row["CurrentReputationLevel"], row["DailyQuota"]) == (5, 10000)
+    bad = server.cli("domain", "update", "--domain", domain, "--reputation-level", "21", check=False)
+    assert bad.returncode != 0
+    missing = server.cli("domain", "update", "--domain", "nope.example.test", "--reputation-level", "2", check=False)
+    assert missing.returncode != 0

@@ -341,6 +341,7 @@ pub async fn submit(
         template_id,
         trigger_type: submission.trigger_type,
         body: &signed,
+        day: start_of_day(now, &settings.time_zone),
     };
     let new_deliveries: Vec<NewDelivery<'_>> = deliveries
         .iter()

@@ -29,6 +29,8 @@ pub struct NewMessage<'a> {
     pub template_id: Option<i64>,
     pub trigger_type: i64,
     pub body: &'a [u8],
+    /// Start of the day (API time zone) whose send counters the accepted recipients count in.
+    pub day: i64,
 }
 
 /// One recipient of a new message. A refused recipient (`send_status` ≠ 0) is stored already
@@ -149,6 +151,19 @@ impl Store {
                 .bind(message.trigger_type)
                 .bind(if accepted { Some(now) } else { None })
                 .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let n_accepted = deliveries.iter().filter(|d| d.send_status == 0).count() as i64;
+            for (scope, scope_id) in [("account", message.account_id), ("domain", message.domain_id)] {
+                sqlx::query(
+                    "INSERT INTO send_counters (scope, scope_id, day, accepted) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted + excluded.accepted",
+                )
+                .bind(scope)
+                .bind(scope_id)
+                .bind(message.day)
+                .bind(n_accepted)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -289,28 +304,26 @@ impl Store {
         Ok(n)
     }
 
-    /// Recipients accepted since `since` by an account (daily quota).
-    pub async fn count_accepted_by_account(&self, account_id: i64, since: i64) -> Result<i64> {
-        let (n,): (i64,) = on_pool!(self, pool => {
-            sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE account_id = $1 AND created_at >= $2 AND send_status = 0")
-                .bind(account_id)
-                .bind(since)
-                .fetch_one(pool)
-                .await
-        })?;
-        Ok(n)
+    /// Recipients an account had accepted on the day starting at `day` (daily quota).
+    pub async fn count_accepted_by_account(&self, account_id: i64, day: i64) -> Result<i64> {
+        self.day_counter("account", account_id, day).await
     }
 
-    /// Recipients accepted since `since` from a sender domain (reputation quota).
-    pub async fn count_accepted_by_domain(&self, domain_id: i64, since: i64) -> Result<i64> {
-        let (n,): (i64,) = on_pool!(self, pool => {
-            sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE domain_id = $1 AND created_at >= $2 AND send_status = 0")
-                .bind(domain_id)
-                .bind(since)
-                .fetch_one(pool)
+    /// Recipients a sender domain had accepted on the day starting at `day` (reputation quota).
+    pub async fn count_accepted_by_domain(&self, domain_id: i64, day: i64) -> Result<i64> {
+        self.day_counter("domain", domain_id, day).await
+    }
+
+    async fn day_counter(&self, scope: &str, scope_id: i64, day: i64) -> Result<i64> {
+        let row: Option<(i64,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT accepted FROM send_counters WHERE scope = $1 AND scope_id = $2 AND day = $3")
+                .bind(scope)
+                .bind(scope_id)
+                .bind(day)
+                .fetch_optional(pool)
                 .await
         })?;
-        Ok(n)
+        Ok(row.map_or(0, |(n,)| n))
     }
 
     /// Today's figures of a sender domain since `since`: accepted recipients, delivered ones,

@@ -211,6 +211,7 @@ async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, no
         template_id: None,
         trigger_type: 1,
         body: b"signed bytes",
+        day: now,
     };
     let deliveries = [
         NewDelivery {

@@ -43,6 +43,13 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Operator settings of sender domains.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Review templates of accounts that have template review on.
     Template {
         #[command(subcommand)]
@@ -76,6 +83,19 @@ enum AccountCommand {
 }
 
 #[derive(Subcommand)]
+enum DomainCommand {
+    /// Set a sender domain's reputation level (1-20), e.g. for a sender moving from another
+    /// service with an established volume. Its daily cap follows the level.
+    Update {
+        /// The domain, as registered.
+        #[arg(long)]
+        domain: String,
+        #[arg(long = "reputation-level", value_parser = clap::value_parser!(i64).range(1..=20))]
+        reputation_level: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum TemplateCommand {
     /// Approve a template (status 0).
     Approve { id: i64 },
@@ -94,6 +114,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load_config(&config)?;
             let store = open_store(&config).await?;
             let result = account(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Domain { command, config } => {
+            let config = load_config(&config)?;
+            let store = open_store(&config).await?;
+            let result = domain(&store, command).await;
             store.close().await;
             result
         }
@@ -175,6 +202,30 @@ async fn account(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
                 "DailyQuota": account.daily_quota,
                 "TemplateReview": account.template_review,
                 "CustomContent": account.custom_content,
+            });
+            println!("{out}");
+            Ok(())
+        }
+    }
+}
+
+async fn domain(store: &Store, command: DomainCommand) -> anyhow::Result<()> {
+    match command {
+        DomainCommand::Update {
+            domain,
+            reputation_level,
+        } => {
+            let name = sesame_core::DomainName::parse(&domain)
+                .ok_or_else(|| anyhow::anyhow!("{domain:?} is not a domain name"))?;
+            let Some(row) = store.domain_by_name(name.as_str()).await? else {
+                bail!("there is no sender domain {name}");
+            };
+            store.set_reputation_level(row.id, reputation_level).await?;
+            let out = serde_json::json!({
+                "EmailIdentity": row.name,
+                "AppId": row.account_id,
+                "CurrentReputationLevel": reputation_level,
+                "DailyQuota": sesame_core::reputation::daily_quota(reputation_level as u32),
             });
             println!("{out}");
             Ok(())

@@ -1,0 +1,9 @@
+-- Daily counters of accepted recipients, kept in the enqueue transaction, so that quota checks
+-- read one row instead of counting the day's deliveries.
+CREATE TABLE send_counters (
+    scope            TEXT    NOT NULL,             -- 'account' or 'domain'
+    scope_id         INTEGER NOT NULL,             -- accounts.id or domains.id
+    day              INTEGER NOT NULL,             -- Unix second the day starts (API time zone)
+    accepted         INTEGER NOT NULL,
+    PRIMARY KEY (scope, scope_id, day)
+);
