@@ -37,6 +37,17 @@ pub fn parse_date(text: &str, zone: &TimeZone) -> Option<i64> {
     Some(zoned.timestamp().as_second())
 }
 
+/// The Unix second the day of `unix` starts in `zone`.
+pub fn start_of_day(unix: i64, zone: &TimeZone) -> i64 {
+    parse_date(&format_date(unix, zone), zone).unwrap_or(unix - unix.rem_euclid(86_400))
+}
+
+/// The Unix second the day after the one starting at `day_start` starts in `zone` (23, 24 or
+/// 25 hours later where the zone has daylight saving time).
+pub fn next_day_start(day_start: i64, zone: &TimeZone) -> i64 {
+    start_of_day(day_start + 36 * 3600, zone)
+}
+
 /// Parses `YYYY-MM-DD HH:MM:SS` in `zone` into a Unix second.
 pub fn parse_date_time(text: &str, zone: &TimeZone) -> Option<i64> {
     let dt = civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", text.trim()).ok()?;
@@ -57,5 +68,7 @@ mod tests {
         assert_eq!(parse_date_time("1970-01-01 08:00:01", &zone), Some(1));
         assert_eq!(parse_date("1970-1-2", &zone), None);
         assert_eq!(parse_date("yesterday", &zone), None);
+        assert_eq!(start_of_day(16 * 3600 + 5, &zone), 16 * 3600);
+        assert_eq!(next_day_start(16 * 3600, &zone), 16 * 3600 + 86_400);
     }
 }

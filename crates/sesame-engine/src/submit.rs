@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
 use sesame_core::address::Sender;
 use sesame_core::{EmailAddress, reputation};
 use sesame_mail::mime::{AttachmentPart, Draft, Mailbox};
@@ -341,7 +340,7 @@ pub async fn submit(
         template_id,
         trigger_type: submission.trigger_type,
         body: &signed,
-        day: start_of_day(now, &settings.time_zone),
+        day: sesame_core::time::start_of_day(now, &settings.time_zone),
     };
     let new_deliveries: Vec<NewDelivery<'_>> = deliveries
         .iter()
@@ -528,21 +527,10 @@ fn decode_text(body: Option<&str>, field: &'static str) -> Result<Option<String>
     let Some(body) = body.filter(|b| !b.is_empty()) else {
         return Ok(None);
     };
-    let bytes = lenient_base64(body).ok_or(SubmitError::EmailContentIsWrong(field))?;
+    let bytes = sesame_mail::encoding::decode_base64(body)
+        .ok_or(SubmitError::EmailContentIsWrong(field))?;
     let text = String::from_utf8(bytes).map_err(|_| SubmitError::EmailContentIsWrong(field))?;
     Ok((!text.is_empty()).then_some(text))
-}
-
-/// Standard base64, padded or not, ignoring whitespace.
-fn lenient_base64(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    )
-    .decode(compact.as_bytes())
-    .ok()
 }
 
 fn check_attachments(attachments: &[(String, String)]) -> Result<Vec<AttachmentPart>, SubmitError> {
@@ -555,7 +543,7 @@ fn check_attachments(attachments: &[(String, String)]) -> Result<Vec<AttachmentP
         attachment::check_name(name).map_err(|e| {
             SubmitError::InvalidAttachName(name.chars().take(64).collect(), e.to_string())
         })?;
-        let bytes = lenient_base64(content)
+        let bytes = sesame_mail::encoding::decode_base64(content)
             .ok_or_else(|| SubmitError::AttachContentIsWrong(name.clone()))?;
         total += bytes.len();
         if total > attachment::MAX_TOTAL_BYTES_API {
@@ -629,12 +617,6 @@ fn check_message_id(text: &str) -> Result<String, SubmitError> {
     }
 }
 
-/// The day (in the API's zone) of `now` starts at this Unix second.
-fn start_of_day(now: i64, zone: &jiff::tz::TimeZone) -> i64 {
-    let date = sesame_core::time::format_date(now, zone);
-    sesame_core::time::parse_date(&date, zone).unwrap_or(now - now.rem_euclid(86_400))
-}
-
 async fn check_quota(
     store: &Store,
     account_id: i64,
@@ -643,7 +625,7 @@ async fn check_quota(
     now: i64,
     zone: &jiff::tz::TimeZone,
 ) -> Result<(), SubmitError> {
-    let since = start_of_day(now, zone);
+    let since = sesame_core::time::start_of_day(now, zone);
     let mut level = domain.reputation_level.max(1) as u32;
     let domain_sent = store.count_accepted_by_domain(domain.id, since).await?;
     if domain_sent + n > reputation::daily_quota(level) as i64 {

@@ -4,6 +4,7 @@
 
 pub mod attachment;
 pub mod dkim;
+pub mod encoding;
 pub mod mime;
 pub mod render;
 pub mod return_path;

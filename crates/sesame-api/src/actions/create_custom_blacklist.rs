@@ -81,8 +81,6 @@ pub(crate) fn expire_date(app: &App, text: Option<&str>) -> Result<Option<i64>, 
             ),
         )
     })?;
-    let end =
-        sesame_core::time::parse_date(&sesame_core::time::format_date(day + 36 * 3600, zone), zone)
-            .unwrap_or(day + 86_400);
+    let end = sesame_core::time::next_day_start(day, zone);
     Ok(Some(end))
 }

@@ -2,7 +2,6 @@
 //! after checking its `{{variable}}` syntax and size. Approved at once, unless the account
 //! has template review on.
 
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sesame_store::templates::status;
@@ -160,18 +159,7 @@ fn decode_body(field: &str, body: Option<&str>) -> Result<String, ApiError> {
             format!("TemplateContent.{field} {why}"),
         )
     };
-    let compact: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let bytes = base64_engine()
-        .decode(compact.as_bytes())
-        .map_err(|_| wrong("is not valid base64"))?;
+    let bytes =
+        sesame_mail::encoding::decode_base64(body).ok_or_else(|| wrong("is not valid base64"))?;
     String::from_utf8(bytes).map_err(|_| wrong("is not UTF-8 text once decoded"))
-}
-
-/// Standard base64 that accepts input with or without padding.
-pub(crate) fn base64_engine() -> base64::engine::GeneralPurpose {
-    base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    )
 }

@@ -46,9 +46,7 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
             format!("RequestDate must be within the last {LOOK_BACK_DAYS} days"),
         ));
     }
-    let next_day =
-        sesame_core::time::parse_date(&sesame_core::time::format_date(day + 36 * 3600, zone), zone)
-            .unwrap_or(day + 86_400);
+    let next_day = sesame_core::time::next_day_start(day, zone);
     let recipient = request
         .to_email_address
         .as_deref()

@@ -87,10 +87,6 @@ pub(crate) fn date_range(
             "EndDate is before StartDate",
         ));
     }
-    let until = sesame_core::time::parse_date(
-        &sesame_core::time::format_date(end_day + 36 * 3600, zone),
-        zone,
-    )
-    .unwrap_or(end_day + 86_400);
+    let until = sesame_core::time::next_day_start(end_day, zone);
     Ok((from, until))
 }
