@@ -268,7 +268,7 @@ pub async fn submit(
     // Policy per recipient: black lists and frequency. Refused recipients are recorded.
     let mut deliveries: Vec<(String, String, i64, &'static str)> = Vec::new();
     let hour_ago = now - 3600;
-    for recipient in &recipients {
+    for recipient in &recipients.all {
         let address = recipient.to_string();
         let (status, why) = if store.is_suppressed(account_id, &address, now).await? {
             (SEND_STATUS_BLACKLISTED, "recipient is on the black list")
@@ -311,8 +311,8 @@ pub async fn submit(
 
     let draft = Draft {
         from,
-        to: submission.to_mailboxes(&recipients, Field::To),
-        cc: submission.to_mailboxes(&recipients, Field::Cc),
+        to: recipients.to.iter().map(plain_mailbox).collect(),
+        cc: recipients.cc.iter().map(plain_mailbox).collect(),
         reply_to,
         subject: subject.clone(),
         html,
@@ -358,33 +358,10 @@ pub async fn submit(
     })
 }
 
-/// Which header a recipient list feeds.
-#[derive(Clone, Copy)]
-enum Field {
-    To,
-    Cc,
-}
-
-impl Submission {
-    /// The parsed To or Cc addresses as mailboxes (recipients were checked before).
-    fn to_mailboxes(&self, _all: &[EmailAddress], field: Field) -> Vec<Mailbox> {
-        let list = match field {
-            Field::To => &self.to,
-            Field::Cc => &self.cc,
-        };
-        let mut seen = Vec::new();
-        list.iter()
-            .filter_map(|r| EmailAddress::parse(r))
-            .filter(|a| {
-                let new = !seen.contains(a);
-                seen.push(a.clone());
-                new
-            })
-            .map(|a| Mailbox {
-                name: None,
-                address: a.to_string(),
-            })
-            .collect()
+fn plain_mailbox(address: &EmailAddress) -> Mailbox {
+    Mailbox {
+        name: None,
+        address: address.to_string(),
     }
 }
 
@@ -422,34 +399,48 @@ async fn check_sender(
     Ok((sender, row, domain))
 }
 
-/// Every recipient, To then Cc then Bcc, parsed and without repeats.
-fn check_recipients(submission: &Submission) -> Result<Vec<EmailAddress>, SubmitError> {
+/// The parsed recipients: the To and Cc headers (each without repeats) and every envelope
+/// recipient, To then Cc then Bcc, without repeats.
+struct Recipients {
+    to: Vec<EmailAddress>,
+    cc: Vec<EmailAddress>,
+    all: Vec<EmailAddress>,
+}
+
+fn check_recipients(submission: &Submission) -> Result<Recipients, SubmitError> {
     if submission.to.len() > MAX_TO || submission.cc.len() > MAX_CC || submission.bcc.len() > MAX_CC
     {
         return Err(SubmitError::TooManyRecipients);
     }
-    let parse = |text: &String| {
-        EmailAddress::parse(text)
-            .ok_or_else(|| SubmitError::IncorrectEmail(text.chars().take(64).collect()))
+    let parse = |list: &[String]| -> Result<Vec<EmailAddress>, SubmitError> {
+        let mut parsed: Vec<EmailAddress> = Vec::with_capacity(list.len());
+        for text in list {
+            let address = EmailAddress::parse(text)
+                .ok_or_else(|| SubmitError::IncorrectEmail(text.chars().take(64).collect()))?;
+            if !parsed.contains(&address) {
+                parsed.push(address);
+            }
+        }
+        Ok(parsed)
     };
-    let to: Vec<EmailAddress> = submission.to.iter().map(parse).collect::<Result<_, _>>()?;
-    let cc: Vec<EmailAddress> = submission.cc.iter().map(parse).collect::<Result<_, _>>()?;
-    let bcc: Vec<EmailAddress> = submission.bcc.iter().map(parse).collect::<Result<_, _>>()?;
+    let to = parse(&submission.to)?;
+    let cc = parse(&submission.cc)?;
+    let bcc = parse(&submission.bcc)?;
     if let Some(both) = bcc.iter().find(|b| to.contains(b)) {
         return Err(SubmitError::InvalidField(format!(
             "{both} is in both Destination and Bcc"
         )));
     }
     let mut all: Vec<EmailAddress> = Vec::new();
-    for address in to.into_iter().chain(cc).chain(bcc) {
-        if !all.contains(&address) {
-            all.push(address);
+    for address in to.iter().chain(&cc).chain(&bcc) {
+        if !all.contains(address) {
+            all.push(address.clone());
         }
     }
     if all.is_empty() {
         return Err(SubmitError::NoRecipient);
     }
-    Ok(all)
+    Ok(Recipients { to, cc, all })
 }
 
 fn check_subject(subject: &str) -> Result<(), SubmitError> {
