@@ -1,0 +1,637 @@
+//! Reading a remote server's words: enhanced status codes (RFC 3463) found in free text, and the
+//! table of diagnostic phrases that decides whether a failure means the address itself is bad
+//! (hard) or anything else (soft). Pure string work, linear in the text; no allocation beyond one
+//! lowercase copy.
+
+use crate::Kind;
+
+/// Why a failure happened, coarsely: the bucket a diagnostic phrase falls into. Only
+/// [`Reason::is_hard`] reasons (the address, its domain or its MX are bad) make a hard bounce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// The mailbox does not exist.
+    UserUnknown,
+    /// The recipient's domain does not exist.
+    HostUnknown,
+    /// The address moved away (RFC 3463 X.1.6).
+    HasMoved,
+    /// The domain accepts no mail at all (RFC 7505 null MX).
+    NotAccept,
+    /// The mailbox exists but is full.
+    MailboxFull,
+    /// The mailbox exists but is disabled or suspended.
+    Suspend,
+    /// The sender, its IP, its authentication or its content was refused; rate limits; relaying.
+    Policy,
+    /// Time-outs, network and system trouble, messages that expired in a queue.
+    Temporary,
+}
+
+impl Reason {
+    /// True for the reasons that say the recipient address itself is bad.
+    pub(crate) fn is_hard(self) -> bool {
+        matches!(
+            self,
+            Reason::UserUnknown | Reason::HostUnknown | Reason::HasMoved | Reason::NotAccept
+        )
+    }
+}
+
+/// Phrases that say the mailbox is full. Checked before anything else: a full mailbox often comes
+/// with a "user" code such as 5.1.1 or 5.2.1 and must stay soft.
+const MAILBOX_FULL: &[&str] = &[
+    "mailbox full",
+    "mailbox is full",
+    "mailbox quota",
+    "mail box full",
+    "mailbox size limit",
+    "mailbox has exceeded",
+    "mailbox exceeded",
+    "mailfolder is full",
+    "quota exceeded",
+    "exceeded storage",
+    "storage quota",
+    "over quota",
+    "overquota",
+    "over its quota",
+    "exceeds quota",
+    "exceeded its quota",
+    "disk quota",
+    "quota full",
+    "user is over",
+    "exceeded the local limit",
+    "insufficient disk space",
+    "mailbox is over",
+    "out of storage",
+    "is full and cannot accept",
+    "inbox is full",
+    "mailbox has reached",
+];
+
+/// Phrases that say a mailbox exists but is switched off.
+const SUSPEND: &[&str] = &[
+    "account disabled",
+    "account is disabled",
+    "account has been disabled",
+    "account is suspended",
+    "account has been suspended",
+    "account suspended",
+    "mailbox disabled",
+    "mailbox is disabled",
+    "mailbox has been disabled",
+    "disabled recipient",
+    "recipient disabled",
+    "user disabled",
+    "user account disabled",
+    "account is inactive",
+    "inactive account",
+    "account inactive",
+    "mailbox is inactive",
+    "mailbox inactive",
+    "is deactivated",
+    "has been deactivated",
+    "account expired",
+    "account is frozen",
+    "temporarily disabled",
+    "is disabled",
+    "account is locked",
+    "suspended",
+];
+
+/// Phrases about the sender, its host, its authentication or its content, about rate limits and
+/// relaying: the recipient may well exist, so these are soft whatever code comes with them.
+const POLICY: &[&str] = &[
+    // Authentication (SPF, DKIM, DMARC).
+    "dmarc",
+    "authentication checks",
+    "unauthenticated",
+    "spf check",
+    "spf record",
+    "spf fail",
+    "spf validation",
+    "sender policy framework",
+    "dkim",
+    "not pass",
+    // Reputation, block lists.
+    "blocked",
+    "blocklist",
+    "block list",
+    "blacklist",
+    "black list",
+    "banned",
+    "denylist",
+    "reputation",
+    "spamhaus",
+    "spamcop",
+    "barracuda",
+    "listed at",
+    "listed on",
+    "listed in rbl",
+    "dnsbl",
+    "rbl",
+    "access denied",
+    "not allowed to send",
+    "not authorized",
+    "unauthorized",
+    "permission denied",
+    "no permission",
+    "complaints",
+    // Reverse DNS.
+    "reverse dns",
+    "reverse lookup",
+    "ptr record",
+    "rdns",
+    "no ptr",
+    "reverse-dns",
+    "dynamic ip",
+    "dialup",
+    // Spam, viruses, content.
+    "spam",
+    "virus",
+    "malware",
+    "infected",
+    "content rejected",
+    "message content",
+    "header error",
+    "message rejected",
+    "mail rejected",
+    "mail rejete",
+    "rejected by policy",
+    "policy",
+    "rfc 5322",
+    "rfc5322",
+    "rfc 2822",
+    "rfc2822",
+    "not compliant",
+    "mesg too big",
+    "message too big",
+    "message too large",
+    "too large",
+    "size limit",
+    "exceeds size",
+    "message size",
+    "maximum size",
+    "message length exceeds",
+    // Rate limits.
+    "too many",
+    "rate limit",
+    "ratelimit",
+    "rate-limit",
+    "rate exceeded",
+    "temporarily deferred",
+    "unexpected volume",
+    "try again later",
+    "try later",
+    "exceeded the limit",
+    "sending limit",
+    // Relaying.
+    "relaying",
+    "relay access denied",
+    "relay denied",
+    "relay not permitted",
+    "unable to relay",
+    "not permitted to relay",
+    "relay not allowed",
+    "open relay",
+    "we do not relay",
+    // The sender was refused.
+    "sender address rejected",
+    "sender rejected",
+    "sender was rejected",
+    "sender domain",
+    "sender verify",
+    "invalid sender",
+    "sender is not",
+    "valid from",
+    "mail_from",
+    "after mail from",
+    "from address",
+    "you cannot send",
+    "redundant",
+    "ip address",
+    // Encryption required.
+    "starttls",
+    "tls required",
+    "encryption required",
+];
+
+/// Phrases for temporary trouble: time-outs, network errors, expiry, full or failing systems.
+const TEMPORARY: &[&str] = &[
+    "timed out",
+    "timeout",
+    "time out",
+    "connection refused",
+    "connection reset",
+    "connection closed",
+    "connection dropped",
+    "lost connection",
+    "socket error",
+    "unable to connect",
+    "could not connect",
+    "couldn't connect",
+    "not responding",
+    "not reachable",
+    "no route to host",
+    "network is unreachable",
+    "hop count exceeded",
+    "mail loop",
+    "loop detected",
+    "routing loop",
+    "too many hops",
+    "expired",
+    "in the queue too long",
+    "retry time",
+    "retry timeout",
+    "delivery time expired",
+    "could not deliver for",
+    "giving up",
+    "system error",
+    "internal error",
+    "internal server error",
+    "mailer error",
+    "insufficient system",
+    "system resources",
+    "resources temporarily",
+    "temporarily unavailable",
+    "temporary failure",
+    "temporary error",
+    "service unavailable",
+    "service not available",
+    "server busy",
+    "system busy",
+    "try again",
+    "ldap server",
+    "local configuration error",
+    "read-only",
+    "unable to deliver message after multiple",
+    "duplicated message",
+    "failed to read",
+];
+
+/// Phrases that say the domain accepts no mail (RFC 7505 null MX or no MX at all).
+const NOT_ACCEPT: &[&str] = &[
+    "null mx",
+    "no mx record",
+    "no mx for",
+    "no mail exchanger",
+    "find a mail exchanger",
+    "indicated no smtp service",
+    "does not accept mail",
+    "does not accept any mail",
+    "accepts no mail",
+    "not accept mail",
+];
+
+/// Phrases that say the recipient's domain does not exist.
+const HOST_UNKNOWN: &[&str] = &[
+    "host unknown",
+    "unknown host",
+    "host not found",
+    "hostname not found",
+    "domain not found",
+    "domain does not exist",
+    "domain doesn't exist",
+    "domain name not found",
+    "no such domain",
+    "unknown domain",
+    "unrouteable mail domain",
+    "unroutable mail domain",
+    "couldn't find any host",
+    "could not find any host",
+    "name or service not known",
+    "nxdomain",
+    "bad destination system",
+    "domain is not valid",
+    "domain could not be found",
+    "dns lookup failed",
+    "no such host",
+    "does not exist",
+];
+
+/// Phrases that say the address moved.
+const HAS_MOVED: &[&str] = &[
+    "has moved",
+    "address has changed",
+    "no longer valid",
+    "user has moved",
+    "mailbox has moved",
+];
+
+/// Phrases that say the mailbox does not exist.
+const USER_UNKNOWN: &[&str] = &[
+    "user unknown",
+    "unknown user",
+    "unknown recipient",
+    "recipient unknown",
+    "unknown address",
+    "address unknown",
+    "addressee unknown",
+    "unknown local part",
+    "unknown local-part",
+    "unknown mailbox",
+    "mailbox unknown",
+    "unknown or illegal",
+    "no such user",
+    "no such mailbox",
+    "no such recipient",
+    "no such account",
+    "no such address",
+    "no such person",
+    "no such local user",
+    "no mailbox here",
+    "no mailbox by that name",
+    "invalid recipient",
+    "invalid mailbox",
+    "invalid address",
+    "invalid user",
+    "invalid final delivery",
+    "invalid e-mail address",
+    "invalid email address",
+    "not a valid mailbox",
+    "not a valid recipient",
+    "not a valid user",
+    "is not a known user",
+    "recipient not found",
+    "recipientnotfound",
+    "exrecipnotfound",
+    "user not found",
+    "mailbox not found",
+    "address not found",
+    "account not found",
+    "mailbox does not exist",
+    "mailbox doesn't exist",
+    "user does not exist",
+    "user doesn't exist",
+    "account does not exist",
+    "account doesn't exist",
+    "address does not exist",
+    "address doesn't exist",
+    "recipient does not exist",
+    "recipient doesn't exist",
+    "does not exist here",
+    "user not exist",
+    "unrouteable address",
+    "unroutable address",
+    "bad destination mailbox",
+    "bad recipient",
+    "recipient name is not recognized",
+    "not listed in",
+    "no valid recipients",
+    "address couldn't be found",
+    "address could not be found",
+    "not our customer",
+    "no longer exists",
+    "mailbox unavailable or not local",
+    "recipient address rejected: access denied",
+    "is not a valid",
+    "user invalid",
+];
+
+/// Decides hard or soft for one failed recipient from its status code and diagnostic text.
+///
+/// Order matters, and follows what the status code can and cannot say: a phrase about a full
+/// mailbox, a disabled account, the sender, policy or a transient problem wins over a "bad
+/// mailbox" code, because servers send 5.1.1 or 5.2.1 with those too; otherwise a status that
+/// names a bad address (X.1.1, X.1.2, X.1.6, X.1.10, X.4.4, X.7.27) or a phrase that does makes it
+/// hard. Everything else, including unrecognised text, is soft: a soft bounce is never wrongly
+/// black-listed.
+pub fn classify(status: Option<&str>, diagnostic: &str) -> Kind {
+    if reason(status, diagnostic).is_hard() {
+        Kind::Hard
+    } else {
+        Kind::Soft
+    }
+}
+
+/// The coarse reason behind a failure; see [`classify`].
+pub(crate) fn reason(status: Option<&str>, diagnostic: &str) -> Reason {
+    let text = diagnostic.to_ascii_lowercase();
+    let status = status.and_then(parse_status);
+    if contains_any(&text, MAILBOX_FULL) {
+        return Reason::MailboxFull;
+    }
+    let temporary = status.is_some_and(|s| s.0 == 4);
+    // Microsoft's directory-based edge blocking: "5.4.1 Recipient address rejected: Access
+    // denied" means the mailbox does not exist.
+    if status.is_some_and(|s| s.1 == 4 && s.2 == 1)
+        && text.contains("recipient address rejected: access denied")
+    {
+        return Reason::UserUnknown;
+    }
+    if let Some((_, subject, detail)) = status {
+        // A code that names the address is trusted unless the words speak of something else.
+        let names_address = matches!((subject, detail), (1, 1) | (1, 2) | (1, 6) | (1, 10));
+        if names_address && !contains_any(&text, SUSPEND) && !is_policy(&text) {
+            return match detail {
+                2 => Reason::HostUnknown,
+                6 => Reason::HasMoved,
+                _ => Reason::UserUnknown,
+            };
+        }
+    }
+    if contains_any(&text, SUSPEND) {
+        return Reason::Suspend;
+    }
+    if is_policy(&text) {
+        return Reason::Policy;
+    }
+    if contains_any(&text, NOT_ACCEPT) {
+        // A temporary (4xx) "no MX" may heal; only a permanent one is hard.
+        return if temporary {
+            Reason::Temporary
+        } else {
+            Reason::NotAccept
+        };
+    }
+    if contains_any(&text, HAS_MOVED) {
+        return Reason::HasMoved;
+    }
+    if contains_any(&text, USER_UNKNOWN) {
+        return Reason::UserUnknown;
+    }
+    if contains_any(&text, HOST_UNKNOWN) {
+        return Reason::HostUnknown;
+    }
+    if contains_any(&text, TEMPORARY) {
+        return Reason::Temporary;
+    }
+    match status {
+        Some((_, 4, 4)) | Some((5, 7, 27)) if !temporary => Reason::NotAccept,
+        _ => Reason::Policy,
+    }
+}
+
+fn is_policy(text: &str) -> bool {
+    contains_any(text, POLICY) || contains_word_any(text, &["spf", "ptr", "ip"])
+}
+
+fn contains_any(haystack: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|needle| haystack.contains(needle))
+}
+
+/// True when one of `words` occurs in `haystack` with no letter or digit on either side.
+fn contains_word_any(haystack: &str, words: &[&str]) -> bool {
+    words.iter().any(|word| {
+        haystack.match_indices(word).any(|(at, _)| {
+            let before = haystack[..at].chars().next_back();
+            let after = haystack[at + word.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric())
+                && !after.is_some_and(|c| c.is_alphanumeric())
+        })
+    })
+}
+
+/// Splits "5.1.1" into (5, 1, 1); None unless it is an RFC 3463 code (class 2, 4 or 5, subject
+/// 0 to 7, detail of one to three digits).
+pub(crate) fn parse_status(status: &str) -> Option<(u8, u16, u16)> {
+    let mut it = status.trim().splitn(3, '.');
+    let class = it.next()?;
+    let subject = it.next()?;
+    let detail = it.next()?;
+    let class: u8 = match class {
+        "2" | "4" | "5" => class.parse().ok()?,
+        _ => return None,
+    };
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(subject, 3) || !digits(detail, 3) {
+        return None;
+    }
+    let subject: u16 = subject.parse().ok()?;
+    if subject > 7 {
+        return None;
+    }
+    Some((class, subject, detail.parse().ok()?))
+}
+
+/// Every RFC 3463 enhanced status code in `text`, in order. A code must stand alone: no digit or
+/// dot-digit right before or after it, so IP addresses and version numbers do not count.
+pub(crate) fn enhanced_codes(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let starts = matches!(b, b'2' | b'4' | b'5')
+            && bytes.get(i + 1) == Some(&b'.')
+            && (i == 0 || !(bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 2;
+        let subject_start = j;
+        while j < bytes.len() && bytes[j].is_ascii_digit() && j - subject_start < 4 {
+            j += 1;
+        }
+        if j == subject_start || j >= bytes.len() || bytes[j] != b'.' {
+            i += 1;
+            continue;
+        }
+        j += 1;
+        let detail_start = j;
+        while j < bytes.len() && bytes[j].is_ascii_digit() && j - detail_start < 4 {
+            j += 1;
+        }
+        let followed_by_number = j < bytes.len()
+            && (bytes[j].is_ascii_digit()
+                || (bytes[j] == b'.' && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)));
+        if j > detail_start && !followed_by_number {
+            let code = &text[i..j];
+            if parse_status(code).is_some() {
+                found.push(code.to_string());
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// True for a code whose subject and detail are both zero (X.0.0): it says only "failed".
+pub(crate) fn is_generic(status: &str) -> bool {
+    parse_status(status).is_some_and(|(_, subject, detail)| subject == 0 && detail == 0)
+}
+
+/// Picks the status to report from the DSN `Status:` field (if any) and the diagnostic text.
+///
+/// The DSN field wins unless it is a generic X.0.0 and the text carries a more specific code of
+/// the same class (`Status: 5.0.0` with `550 5.7.1 ...` gives 5.7.1). Without a field, the first
+/// specific code in the text is taken, then any code.
+pub(crate) fn choose_status(dsn_status: Option<&str>, diagnostic: &str) -> Option<String> {
+    let dsn = dsn_status
+        .map(str::trim)
+        .filter(|s| parse_status(s).is_some());
+    let codes = enhanced_codes(diagnostic);
+    match dsn {
+        Some(field) if !is_generic(field) => Some(field.to_string()),
+        Some(field) => {
+            let class = &field[..1];
+            codes
+                .iter()
+                .find(|c| c.starts_with(class) && !is_generic(c))
+                .cloned()
+                .or_else(|| Some(field.to_string()))
+        }
+        None => codes
+            .iter()
+            .find(|c| !is_generic(c))
+            .or_else(|| codes.first())
+            .cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(status: Option<&str>, diagnostic: &str, expected: Kind) {
+        assert_eq!(classify(status, diagnostic), expected, "{status:?} {diagnostic}");
+    }
+
+    #[test]
+    fn classify_follows_the_address_not_the_code() {
+        check(Some("5.1.1"), "550 5.1.1 <a@b.example>... User Unknown", Kind::Hard);
+        check(Some("5.0.0"), "550 User unknown", Kind::Hard);
+        check(None, "Sorry, I couldn't find any host named x.example", Kind::Hard);
+        check(Some("5.2.2"), "552 5.2.2 Mailbox full", Kind::Soft);
+        check(Some("5.1.1"), "550 5.1.1 mailbox is full", Kind::Soft);
+        check(Some("5.7.1"), "554 5.7.1 Service unavailable; blocked using zen", Kind::Soft);
+        check(Some("5.2.1"), "550 5.2.1 account disabled", Kind::Soft);
+        check(Some("5.2.1"), "550 5.2.1 User unknown", Kind::Hard);
+        check(Some("4.4.7"), "Message expired", Kind::Soft);
+        check(None, "an MX or SRV record indicated no SMTP service", Kind::Hard);
+        check(Some("4.4.4"), "no MX record found", Kind::Soft);
+        check(
+            Some("5.1.1"),
+            "User unknown in relay recipient table",
+            Kind::Hard,
+        );
+        check(None, "550 Your IP is listed at spamhaus", Kind::Soft);
+        check(None, "something nobody has seen", Kind::Soft);
+        check(Some("5.4.1"), "550 5.4.1 Recipient address rejected: Access denied", Kind::Hard);
+    }
+
+    #[test]
+    fn enhanced_codes_skip_addresses_and_versions() {
+        assert_eq!(enhanced_codes("550 5.1.1 <x@y> ok"), vec!["5.1.1"]);
+        assert_eq!(enhanced_codes("from 192.0.2.5 said"), Vec::<String>::new());
+        assert_eq!(enhanced_codes("(#5.5.0)"), vec!["5.5.0"]);
+        assert_eq!(enhanced_codes("[#4.1.9]."), vec!["4.1.9"]);
+        assert_eq!(enhanced_codes("4.16.55.1"), Vec::<String>::new());
+        assert_eq!(enhanced_codes("Exim 4.72 and 5.7.606 x"), vec!["5.7.606"]);
+        assert_eq!(enhanced_codes("5.9.1"), Vec::<String>::new());
+        assert_eq!(enhanced_codes("2.0.0."), vec!["2.0.0"]);
+    }
+
+    #[test]
+    fn choose_status_prefers_a_specific_code() {
+        assert_eq!(choose_status(Some("5.0.0"), "550 5.7.1 no"), Some("5.7.1".into()));
+        assert_eq!(choose_status(Some("5.1.1"), "550 5.7.1 no"), Some("5.1.1".into()));
+        assert_eq!(choose_status(None, "550 user unknown"), None);
+        assert_eq!(choose_status(None, "550 5.0.0 x 5.1.1"), Some("5.1.1".into()));
+        assert_eq!(choose_status(Some("bogus"), "nothing"), None);
+    }
+}
