@@ -11,8 +11,10 @@ pub(crate) struct DsnRecipient {
     pub address: Option<String>,
     /// Action, lowercased ("failed", "delayed", "delivered", "relayed", "expanded").
     pub action: Option<String>,
-    /// The Status field as written.
+    /// The Status field's code.
     pub status: Option<String>,
+    /// Whatever follows the code in the Status field ("(mailbox disabled)").
+    pub status_comment: Option<String>,
     /// Diagnostic-Code without its type ("smtp;").
     pub diagnostic: Option<String>,
 }
@@ -79,12 +81,12 @@ fn split_group(group: &[Field], out: &mut Vec<DsnRecipient>) {
                     .unwrap_or_default()
                     .to_ascii_lowercase()
             }),
-            status: first(record, "status").map(|s| {
-                s.split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            }),
+            status: first(record, "status")
+                .map(|s| s.split_whitespace().next().unwrap_or_default().to_string()),
+            status_comment: first(record, "status")
+                .and_then(|s| s.split_once(char::is_whitespace))
+                .map(|(_, comment)| comment.trim().to_string())
+                .filter(|c| !c.is_empty()),
             diagnostic: first(record, "diagnostic-code")
                 .map(|d| strip_type(d).to_string())
                 .filter(|d| !d.is_empty()),

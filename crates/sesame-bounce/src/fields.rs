@@ -152,11 +152,15 @@ pub(crate) fn find_addresses(text: &str) -> Vec<Found> {
             }
         }
         // A local part does not start with a dot, nor with the quote or slash of a URL.
-        while start < at && matches!(bytes[start], b'.' | b'\'' | b'/' | b'=') {
+        while start < at && matches!(bytes[start], b'.' | b'\'' | b'/') {
             start += 1;
         }
         let mut end = at + 1;
-        while end < bytes.len() && end - at < 256 && bytes[end] < 0x80 && is_domain_char(bytes[end] as char) {
+        while end < bytes.len()
+            && end - at < 256
+            && bytes[end] < 0x80
+            && is_domain_char(bytes[end] as char)
+        {
             end += 1;
         }
         while end > at + 1 && matches!(bytes[end - 1], b'.' | b'-') {
@@ -216,19 +220,28 @@ mod tests {
         let names: Vec<_> = fields.iter().map(|f| (f.name.as_str(), f.group)).collect();
         assert_eq!(
             names,
-            [("reporting-mta", 0), ("final-recipient", 1), ("diagnostic-code", 1), ("status", 2)]
+            [
+                ("reporting-mta", 0),
+                ("final-recipient", 1),
+                ("diagnostic-code", 1),
+                ("status", 2)
+            ]
         );
         assert_eq!(fields[2].value, "smtp; 550 user unknown");
     }
 
     #[test]
     fn addresses_in_free_text() {
-        let found: Vec<_> = find_addresses("<a.b@x.example>... and 'c@d.example'. mail@host and e@@f.g")
-            .into_iter()
-            .map(|f| f.address)
-            .collect();
+        let found: Vec<_> =
+            find_addresses("<a.b@x.example>... and 'c@d.example'. mail@host and e@@f.g")
+                .into_iter()
+                .map(|f| f.address)
+                .collect();
         assert_eq!(found, ["a.b@x.example", "c@d.example"]);
-        assert_eq!(address_in("rfc822; <K@Ex.Example>"), Some("K@Ex.Example".into()));
+        assert_eq!(
+            address_in("rfc822; <K@Ex.Example>"),
+            Some("K@Ex.Example".into())
+        );
         assert_eq!(address_in("rfc822; redacted"), None);
         assert_eq!(strip_type("smtp; 550 x; y"), "550 x; y");
     }

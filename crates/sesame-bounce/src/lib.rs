@@ -127,11 +127,30 @@ impl Report {
 
 /// Parses one inbound message. Never panics; anything unreadable gives a report of kind None.
 pub fn parse(raw: &[u8]) -> Report {
+    parse_at(raw, 0)
+}
+
+/// Levels of forwarded bounces (a bounce attached to another message) looked into.
+const MAX_FORWARDS: usize = 2;
+
+fn parse_at(raw: &[u8], depth: usize) -> Report {
     let raw = &raw[..raw.len().min(MAX_INPUT)];
     let Some(view) = message::view(raw) else {
         return Report::empty();
     };
-    let mut report = read(&view);
+    let mut report = read(&view, false);
+    if report.recipients.is_empty()
+        && depth < MAX_FORWARDS
+        && let Some(nested) = &view.nested
+    {
+        let inner = parse_at(nested, depth + 1);
+        if !inner.recipients.is_empty() {
+            return inner;
+        }
+    }
+    if report.recipients.is_empty() {
+        report = read(&view, true);
+    }
     if report.original.is_none() {
         report.original = original(&view);
     }
@@ -141,8 +160,9 @@ pub fn parse(raw: &[u8]) -> Report {
     report
 }
 
-/// Picks the format and reads the recipients.
-fn read(view: &View) -> Report {
+/// Picks the format and reads the recipients. `guess_from_to`: when a bounce's text names no
+/// recipient, take the returned message's To.
+fn read(view: &View, guess_from_to: bool) -> Report {
     if let Some(feedback) = view.feedback.first() {
         return read_arf(view, &parse_fields(feedback));
     }
@@ -175,7 +195,7 @@ fn read(view: &View) -> Report {
     if !looks_like_bounce(view) {
         return Report::empty();
     }
-    read_text(view)
+    read_text(view, guess_from_to)
 }
 
 fn read_arf(view: &View, fields: &[Field]) -> Report {
@@ -210,30 +230,56 @@ fn read_arf(view: &View, fields: &[Field]) -> Report {
 fn read_dsn(view: &View, dsn: &[dsn::DsnRecipient]) -> Report {
     let mut report = Report::empty();
     let senders = senders(view);
+    let known: Vec<String> = dsn.iter().filter_map(|r| r.address.clone()).collect();
+    // What the human-readable part says about each recipient, for DSNs without Diagnostic-Code
+    // and for the SMTP command the refusal answered.
+    let from_text = scan_texts(view, &known, &senders);
+    let mut unnamed_text = if known.is_empty() {
+        scan_texts(view, &[], &senders)
+    } else {
+        Vec::new()
+    }
+    .into_iter();
     for r in dsn {
         if r.is_success() {
             continue;
         }
+        let mut address = r.address.clone();
         let mut diagnostic = r.diagnostic.clone().unwrap_or_default();
-        if diagnostic.is_empty()
-            && let Some(address) = &r.address
-        {
-            // No Diagnostic-Code: take what the human-readable part says about the address.
-            diagnostic = view
-                .texts
+        let mut context = diagnostic.clone();
+        let said = match &address {
+            Some(a) => from_text
                 .iter()
-                .flat_map(|t| text::scan(t, std::slice::from_ref(address), &senders))
-                .map(|t| t.diagnostic)
-                .next()
-                .unwrap_or_default();
+                .find(|t| t.address.eq_ignore_ascii_case(a))
+                .cloned(),
+            // A Final-Recipient without a usable address: take the text's recipient.
+            None => unnamed_text.next(),
+        };
+        if let Some(said) = said {
+            if address.is_none() {
+                address = Some(said.address.clone());
+            }
+            if diagnostic.is_empty() {
+                diagnostic = said.diagnostic.clone();
+            }
+            context.push(' ');
+            context.push_str(&said.context);
         }
         let status = patterns::choose_status(r.status.as_deref(), &diagnostic);
-        let mut kind = classify(status.as_deref(), &diagnostic);
-        if r.action.as_deref() == Some("delayed") && kind == Kind::Hard && !status_is_permanent(&status) {
+        // The Status field's comment ("5.2.1 (mailbox disabled)") is part of the diagnosis.
+        let judged = match &r.status_comment {
+            Some(comment) => format!("{diagnostic} {comment}"),
+            None => diagnostic.clone(),
+        };
+        let mut kind = patterns::classify_in_context(status.as_deref(), &judged, &context);
+        if r.action.as_deref() == Some("delayed")
+            && kind == Kind::Hard
+            && !status_is_permanent(&status)
+        {
             kind = Kind::Soft;
         }
         report.recipients.push(Recipient {
-            address: r.address.clone(),
+            address,
             status,
             kind,
             diagnostic: clean_diagnostic(&diagnostic),
@@ -243,13 +289,45 @@ fn read_dsn(view: &View, dsn: &[dsn::DsnRecipient]) -> Report {
 }
 
 fn status_is_permanent(status: &Option<String>) -> bool {
-    status.as_deref().is_some_and(|s| s.starts_with('5') || s.starts_with("4.1.1"))
+    status
+        .as_deref()
+        .is_some_and(|s| s.starts_with('5') || s.starts_with("4.1.1"))
 }
 
-fn read_text(view: &View) -> Report {
+/// Scans every text part; recipients come from the first part that names any, and their
+/// diagnostics gather what every part says about them.
+fn scan_texts(
+    view: &View,
+    known: &[String],
+    senders: &HashSet<String>,
+) -> Vec<text::TextRecipient> {
+    let mut found: Vec<text::TextRecipient> = Vec::new();
+    for body in &view.texts {
+        let more = text::scan(body, known, senders);
+        if found.is_empty() {
+            found = more;
+            continue;
+        }
+        for m in more {
+            if let Some(f) = found
+                .iter_mut()
+                .find(|f| f.address.eq_ignore_ascii_case(&m.address))
+                && m.diagnostic.len() + f.diagnostic.len() < 8192
+            {
+                f.diagnostic.push(' ');
+                f.diagnostic.push_str(&m.diagnostic);
+                f.context.push(' ');
+                f.context.push_str(&m.context);
+            }
+        }
+    }
+    found
+}
+
+fn read_text(view: &View, guess_from_to: bool) -> Report {
     let mut report = Report::empty();
     let senders = senders(view);
-    let known: Vec<String> = view
+    let failed_header: Vec<String> = view
         .headers
         .iter()
         .filter(|f| f.name == "x-failed-recipients")
@@ -257,16 +335,26 @@ fn read_text(view: &View) -> Report {
         .map(|f| f.address)
         .take(text::MAX_RECIPIENTS)
         .collect();
-    let mut found = Vec::new();
-    for body in &view.texts {
-        found = text::scan(body, &known, &senders);
-        if !found.is_empty() {
-            break;
+    let mut found = scan_texts(view, &[], &senders);
+    if found.is_empty() && !failed_header.is_empty() {
+        found = scan_texts(view, &failed_header, &senders);
+    }
+    if found.is_empty() && guess_from_to {
+        // Nothing names a recipient: the returned message's To is the one that failed.
+        let to = view
+            .original
+            .as_deref()
+            .and_then(|o| first(o, "to"))
+            .map(str::to_string)
+            .or_else(|| original(view).and_then(|o| o.to))
+            .and_then(|to| address_in(&to));
+        if let Some(to) = to {
+            found = scan_texts(view, std::slice::from_ref(&to), &senders);
         }
     }
     for r in found {
         let status = patterns::choose_status(None, &r.diagnostic);
-        let kind = classify(status.as_deref(), &r.diagnostic);
+        let kind = patterns::classify_in_context(status.as_deref(), &r.diagnostic, &r.context);
         report.recipients.push(Recipient {
             address: Some(r.address),
             status,
@@ -277,8 +365,10 @@ fn read_text(view: &View) -> Report {
     report
 }
 
-/// Addresses that are never failed recipients: the bounce's own From and To (a bounce goes to
-/// the sender) and the returned message's From, Sender, Reply-To and Return-Path. Lowercase.
+/// Addresses that are never failed recipients: the returned message's From, Sender, Reply-To and
+/// Return-Path, whether in a MIME part or quoted after the bounce text. Lowercase. (The bounce's
+/// own To is the sender too, but anonymised samples reuse it for the recipient, so it is not
+/// trusted.)
 fn senders(view: &View) -> HashSet<String> {
     let mut out = HashSet::new();
     let mut add = |value: &str| {
@@ -286,22 +376,26 @@ fn senders(view: &View) -> HashSet<String> {
             out.insert(found.address.to_ascii_lowercase());
         }
     };
-    for field in &view.headers {
-        if matches!(field.name.as_str(), "to" | "from" | "reply-to" | "sender" | "return-path") {
-            add(&field.value);
-        }
-    }
     if let Some(original) = &view.original {
         for field in original.iter().take(200) {
-            if matches!(field.name.as_str(), "from" | "sender" | "reply-to" | "return-path") {
+            if matches!(
+                field.name.as_str(),
+                "from" | "sender" | "reply-to" | "return-path"
+            ) {
                 add(&field.value);
             }
         }
     }
     for body in &view.texts {
         let rest = &body[text::bounce_part(body).len()..];
-        for field in parse_fields(fields::truncate_at_char(rest, 64 * 1024)).iter().take(200) {
-            if matches!(field.name.as_str(), "from" | "sender" | "reply-to" | "return-path") {
+        for field in parse_fields(fields::truncate_at_char(rest, 64 * 1024))
+            .iter()
+            .take(200)
+        {
+            if matches!(
+                field.name.as_str(),
+                "from" | "sender" | "reply-to" | "return-path"
+            ) {
                 add(&field.value);
             }
         }
@@ -316,7 +410,10 @@ fn original(view: &View) -> Option<Original> {
         None => {
             let body = view.texts.first()?;
             let rest = &body[text::bounce_part(body).len()..];
-            (parse_fields(fields::truncate_at_char(rest, 64 * 1024)), None)
+            (
+                parse_fields(fields::truncate_at_char(rest, 64 * 1024)),
+                None,
+            )
         }
     };
     let get = |name: &str| first(&fields, name).map(str::to_string);
@@ -338,13 +435,17 @@ fn original(view: &View) -> Option<Original> {
 /// One line, trimmed, at most [`MAX_DIAGNOSTIC`] bytes.
 pub(crate) fn clean_diagnostic(text: &str) -> String {
     let line = text::one_line(text);
-    fields::truncate_at_char(&line, MAX_DIAGNOSTIC).trim().to_string()
+    fields::truncate_at_char(&line, MAX_DIAGNOSTIC)
+        .trim()
+        .to_string()
 }
 
 fn has_line_starting(text: &str, prefix: &str) -> bool {
-    text.lines()
-        .take(2000)
-        .any(|l| l.len() >= prefix.len() && l.is_char_boundary(prefix.len()) && l[..prefix.len()].eq_ignore_ascii_case(prefix))
+    text.lines().take(2000).any(|l| {
+        l.len() >= prefix.len()
+            && l.is_char_boundary(prefix.len())
+            && l[..prefix.len()].eq_ignore_ascii_case(prefix)
+    })
 }
 
 /// RFC 3834 auto-replies and vacation notices (checked only when no report part is present).
@@ -352,9 +453,14 @@ fn is_auto_reply(view: &View) -> bool {
     let auto_submitted = view
         .header("auto-submitted")
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("auto-replied"));
-    let marked = ["x-autoreply", "x-autorespond", "x-autoresponder", "x-vacation"]
-        .iter()
-        .any(|h| view.header(h).is_some())
+    let marked = [
+        "x-autoreply",
+        "x-autorespond",
+        "x-autoresponder",
+        "x-vacation",
+    ]
+    .iter()
+    .any(|h| view.header(h).is_some())
         || view
             .header("precedence")
             .is_some_and(|v| v.eq_ignore_ascii_case("auto_reply"));
@@ -474,7 +580,10 @@ mod tests {
 
     #[test]
     fn kind_serializes_lowercase() {
-        assert_eq!(serde_json::to_string(&Kind::Complaint).expect("serializes"), "\"complaint\"");
+        assert_eq!(
+            serde_json::to_string(&Kind::Complaint).expect("serializes"),
+            "\"complaint\""
+        );
     }
 
     #[test]

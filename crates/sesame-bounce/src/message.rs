@@ -21,8 +21,6 @@ pub(crate) struct View {
     pub headers: Vec<Field>,
     /// Decoded Subject.
     pub subject: String,
-    /// Top-level From address (lowercase), if any.
-    pub from: Option<String>,
     /// Top-level content type, "type/subtype" lowercased.
     pub content_type: String,
     /// Human-readable text parts of the report itself (not of the returned message), in order.
@@ -35,6 +33,9 @@ pub(crate) struct View {
     pub original: Option<Vec<Field>>,
     /// Decoded Subject of the returned message, where a message/rfc822 part carries it.
     pub original_subject: Option<String>,
+    /// Raw bytes of the first attached message (message/rfc822): sometimes the real bounce,
+    /// forwarded inside another.
+    pub nested: Option<Vec<u8>>,
 }
 
 impl View {
@@ -52,11 +53,6 @@ pub(crate) fn view(raw: &[u8]) -> Option<View> {
     let mut view = View {
         headers: raw_headers(&message),
         subject: message.subject().unwrap_or_default().to_string(),
-        from: message
-            .from()
-            .and_then(|a| a.first())
-            .and_then(|a| a.address())
-            .map(str::to_ascii_lowercase),
         content_type: message
             .root_part()
             .content_type()
@@ -171,6 +167,9 @@ fn capped(text: &str) -> String {
 
 /// Keeps the headers of the first returned message found.
 fn read_original(nested: &Message<'_>, view: &mut View) {
+    if view.nested.is_none() {
+        view.nested = Some(nested.raw_message().to_vec());
+    }
     if view.original.is_some() {
         return;
     }
@@ -209,7 +208,10 @@ pub(crate) fn html_to_text(html: &str) -> String {
         };
         let tag = after[1..close].trim_start_matches('/').to_ascii_lowercase();
         let name = tag.split([' ', '/', '\t', '\n']).next().unwrap_or("");
-        if matches!(name, "br" | "p" | "div" | "tr" | "li" | "table" | "h1" | "h2" | "h3") {
+        if matches!(
+            name,
+            "br" | "p" | "div" | "tr" | "li" | "table" | "h1" | "h2" | "h3"
+        ) {
             out.push('\n');
         } else if matches!(name, "td" | "th") {
             out.push(' ');
@@ -253,6 +255,5 @@ mod tests {
         assert_eq!(view.texts.len(), 1);
         assert_eq!(view.delivery_status.len(), 1);
         assert!(view.original.is_some());
-        assert_eq!(view.from.as_deref(), Some("mailer-daemon@x.example"));
     }
 }

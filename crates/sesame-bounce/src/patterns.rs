@@ -136,6 +136,7 @@ const POLICY: &[&str] = &[
     "permission denied",
     "no permission",
     "complaints",
+    "recipient preferences",
     // Reverse DNS.
     "reverse dns",
     "reverse lookup",
@@ -196,6 +197,8 @@ const POLICY: &[&str] = &[
     "we do not relay",
     // The sender was refused.
     "sender address rejected",
+    "domain of sender",
+    "sender address",
     "sender rejected",
     "sender was rejected",
     "sender domain",
@@ -266,6 +269,8 @@ const TEMPORARY: &[&str] = &[
     "unable to deliver message after multiple",
     "duplicated message",
     "failed to read",
+    "name service error",
+    "malformed",
 ];
 
 /// Phrases that say the domain accepts no mail (RFC 7505 null MX or no MX at all).
@@ -305,6 +310,7 @@ const HOST_UNKNOWN: &[&str] = &[
     "domain could not be found",
     "dns lookup failed",
     "no such host",
+    "domain is not reachable",
     "does not exist",
 ];
 
@@ -385,6 +391,8 @@ const USER_UNKNOWN: &[&str] = &[
     "recipient address rejected: access denied",
     "is not a valid",
     "user invalid",
+    "user doesn't have a",
+    "user does not have a",
 ];
 
 /// Decides hard or soft for one failed recipient from its status code and diagnostic text.
@@ -396,10 +404,107 @@ const USER_UNKNOWN: &[&str] = &[
 /// hard. Everything else, including unrecognised text, is soft: a soft bounce is never wrongly
 /// black-listed.
 pub fn classify(status: Option<&str>, diagnostic: &str) -> Kind {
-    if reason(status, diagnostic).is_hard() {
+    classify_in_context(status, diagnostic, diagnostic)
+}
+
+/// [`classify`] with more of the report's text around the diagnostic (`context`, e.g. the SMTP
+/// transcript lines before it), used to tell which SMTP command the server refused.
+pub(crate) fn classify_in_context(status: Option<&str>, diagnostic: &str, context: &str) -> Kind {
+    let reason = reason(status, diagnostic);
+    if reason == Reason::UserUnknown && !is_sure_user_unknown(status, diagnostic, context) {
+        return Kind::Soft;
+    }
+    if reason.is_hard() {
         Kind::Hard
     } else {
         Kind::Soft
+    }
+}
+
+/// Phrases that say outright that the mailbox does not exist, whenever they are said.
+const USER_UNKNOWN_OUTRIGHT: &[&str] = &[
+    "doesn't have a",
+    "does not have a",
+    "does not exist",
+    "doesn't exist",
+    "recipientnotfound",
+    "recipient not found",
+    "no mailbox here by that name",
+];
+
+/// Whether a "user unknown" phrase really means the mailbox does not exist.
+///
+/// A remote server says "550 User unknown" at RCPT TO for a missing mailbox, but content filters
+/// (Japanese mobile carriers, spam gateways) say the same after DATA for mail they refuse, and a
+/// bare "550 user unknown" whose SMTP command the report does not name may be either. So it is
+/// hard when a code names the address (X.1.1), when the refusal answered RCPT TO, when the words
+/// are unambiguous, or when no SMTP reply is quoted at all (the reporting system looked the user
+/// up itself: Exchange, Domino, IMail); otherwise soft.
+fn is_sure_user_unknown(status: Option<&str>, diagnostic: &str, context: &str) -> bool {
+    // X.1.X is about addresses (RFC 3463 section 3.2); X.1.7 to X.1.9 are about the sender's.
+    let coded = status
+        .and_then(parse_status)
+        .is_some_and(|(_, subject, detail)| subject == 1 && !matches!(detail, 7..=9));
+    if coded || contains_any(&diagnostic.to_ascii_lowercase(), USER_UNKNOWN_OUTRIGHT) {
+        return true;
+    }
+    match smtp_command(context) {
+        Some(Command::Rcpt) => true,
+        Some(Command::Data) => false,
+        None => !has_reply_code(diagnostic),
+    }
+}
+
+/// True when `text` quotes an SMTP reply code (a standalone 2xx, 4xx or 5xx number).
+fn has_reply_code(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.windows(3).enumerate().any(|(i, w)| {
+        matches!(w[0], b'2' | b'4' | b'5')
+            && w[1].is_ascii_digit()
+            && w[2].is_ascii_digit()
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.'))
+            && bytes
+                .get(i + 3)
+                .is_none_or(|&b| !(b.is_ascii_alphanumeric() || b == b'.'))
+    })
+}
+
+/// The SMTP command a refusal answered, as far as the text tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    Rcpt,
+    Data,
+}
+
+/// Reads which SMTP command was refused from wording such as "in reply to RCPT TO command",
+/// "after end of data", ">>> DATA" or "[RCPT_TO]". RCPT wins when both appear.
+pub(crate) fn smtp_command(text: &str) -> Option<Command> {
+    let text = text.to_ascii_lowercase();
+    const RCPT: &[&str] = &[
+        "rcpt to",
+        "rcpt command",
+        "[rcpt_to]",
+        "smtp:rcpt",
+        "rcpt:",
+        "does not like recipient",
+        "recipient address rejected",
+    ];
+    const DATA: &[&str] = &[
+        "end of data",
+        "after data",
+        "data command",
+        ">>> data",
+        "smtp command data",
+        "final data",
+        "(data)",
+        "data send",
+    ];
+    if contains_any(&text, RCPT) {
+        Some(Command::Rcpt)
+    } else if contains_any(&text, DATA) {
+        Some(Command::Data)
+    } else {
+        None
     }
 }
 
@@ -420,7 +525,10 @@ pub(crate) fn reason(status: Option<&str>, diagnostic: &str) -> Reason {
     }
     if let Some((_, subject, detail)) = status {
         // A code that names the address is trusted unless the words speak of something else.
-        let names_address = matches!((subject, detail), (1, 1) | (1, 2) | (1, 6) | (1, 10));
+        let names_address = matches!(
+            (subject, detail),
+            (1, 0) | (1, 1) | (1, 2) | (1, 6) | (1, 10)
+        );
         if names_address && !contains_any(&text, SUSPEND) && !is_policy(&text) {
             return match detail {
                 2 => Reason::HostUnknown,
@@ -432,9 +540,6 @@ pub(crate) fn reason(status: Option<&str>, diagnostic: &str) -> Reason {
     if contains_any(&text, SUSPEND) {
         return Reason::Suspend;
     }
-    if is_policy(&text) {
-        return Reason::Policy;
-    }
     if contains_any(&text, NOT_ACCEPT) {
         // A temporary (4xx) "no MX" may heal; only a permanent one is hard.
         return if temporary {
@@ -443,6 +548,13 @@ pub(crate) fn reason(status: Option<&str>, diagnostic: &str) -> Reason {
             Reason::NotAccept
         };
     }
+    if is_policy(&text) {
+        return Reason::Policy;
+    }
+    // X.7.X is security or policy (RFC 3463 section 3.8), whatever the words say.
+    if status.is_some_and(|(_, subject, detail)| subject == 7 && detail != 27) {
+        return Reason::Policy;
+    }
     if contains_any(&text, HAS_MOVED) {
         return Reason::HasMoved;
     }
@@ -450,7 +562,12 @@ pub(crate) fn reason(status: Option<&str>, diagnostic: &str) -> Reason {
         return Reason::UserUnknown;
     }
     if contains_any(&text, HOST_UNKNOWN) {
-        return Reason::HostUnknown;
+        // A temporary DNS failure (Gmail's "4.0.0 DNS Error ... NXDOMAIN") may heal.
+        return if temporary {
+            Reason::Temporary
+        } else {
+            Reason::HostUnknown
+        };
     }
     if contains_any(&text, TEMPORARY) {
         return Reason::Temporary;
@@ -462,7 +579,7 @@ pub(crate) fn reason(status: Option<&str>, diagnostic: &str) -> Reason {
 }
 
 fn is_policy(text: &str) -> bool {
-    contains_any(text, POLICY) || contains_word_any(text, &["spf", "ptr", "ip"])
+    contains_any(text, POLICY) || contains_word_any(text, &["spf", "ptr"])
 }
 
 fn contains_any(haystack: &str, needles: &[&str]) -> bool {
@@ -564,13 +681,18 @@ pub(crate) fn choose_status(dsn_status: Option<&str>, diagnostic: &str) -> Optio
     let dsn = dsn_status
         .map(str::trim)
         .filter(|s| parse_status(s).is_some());
-    let codes = enhanced_codes(diagnostic);
+    // A success code in a transcript ("250 2.1.5 Ok") is not why delivery failed.
+    let codes: Vec<String> = enhanced_codes(diagnostic)
+        .into_iter()
+        .filter(|c| !c.starts_with('2'))
+        .collect();
     match dsn {
         Some(field) if !is_generic(field) => Some(field.to_string()),
         Some(field) => {
             let class = &field[..1];
             codes
                 .iter()
+                .rev()
                 .find(|c| c.starts_with(class) && !is_generic(c))
                 .cloned()
                 .or_else(|| Some(field.to_string()))
@@ -588,21 +710,41 @@ mod tests {
     use super::*;
 
     fn check(status: Option<&str>, diagnostic: &str, expected: Kind) {
-        assert_eq!(classify(status, diagnostic), expected, "{status:?} {diagnostic}");
+        assert_eq!(
+            classify(status, diagnostic),
+            expected,
+            "{status:?} {diagnostic}"
+        );
     }
 
     #[test]
     fn classify_follows_the_address_not_the_code() {
-        check(Some("5.1.1"), "550 5.1.1 <a@b.example>... User Unknown", Kind::Hard);
+        check(
+            Some("5.1.1"),
+            "550 5.1.1 <a@b.example>... User Unknown",
+            Kind::Hard,
+        );
         check(Some("5.0.0"), "550 User unknown", Kind::Hard);
-        check(None, "Sorry, I couldn't find any host named x.example", Kind::Hard);
+        check(
+            None,
+            "Sorry, I couldn't find any host named x.example",
+            Kind::Hard,
+        );
         check(Some("5.2.2"), "552 5.2.2 Mailbox full", Kind::Soft);
         check(Some("5.1.1"), "550 5.1.1 mailbox is full", Kind::Soft);
-        check(Some("5.7.1"), "554 5.7.1 Service unavailable; blocked using zen", Kind::Soft);
+        check(
+            Some("5.7.1"),
+            "554 5.7.1 Service unavailable; blocked using zen",
+            Kind::Soft,
+        );
         check(Some("5.2.1"), "550 5.2.1 account disabled", Kind::Soft);
         check(Some("5.2.1"), "550 5.2.1 User unknown", Kind::Hard);
         check(Some("4.4.7"), "Message expired", Kind::Soft);
-        check(None, "an MX or SRV record indicated no SMTP service", Kind::Hard);
+        check(
+            None,
+            "an MX or SRV record indicated no SMTP service",
+            Kind::Hard,
+        );
         check(Some("4.4.4"), "no MX record found", Kind::Soft);
         check(
             Some("5.1.1"),
@@ -611,7 +753,11 @@ mod tests {
         );
         check(None, "550 Your IP is listed at spamhaus", Kind::Soft);
         check(None, "something nobody has seen", Kind::Soft);
-        check(Some("5.4.1"), "550 5.4.1 Recipient address rejected: Access denied", Kind::Hard);
+        check(
+            Some("5.4.1"),
+            "550 5.4.1 Recipient address rejected: Access denied",
+            Kind::Hard,
+        );
     }
 
     #[test]
@@ -628,10 +774,19 @@ mod tests {
 
     #[test]
     fn choose_status_prefers_a_specific_code() {
-        assert_eq!(choose_status(Some("5.0.0"), "550 5.7.1 no"), Some("5.7.1".into()));
-        assert_eq!(choose_status(Some("5.1.1"), "550 5.7.1 no"), Some("5.1.1".into()));
+        assert_eq!(
+            choose_status(Some("5.0.0"), "550 5.7.1 no"),
+            Some("5.7.1".into())
+        );
+        assert_eq!(
+            choose_status(Some("5.1.1"), "550 5.7.1 no"),
+            Some("5.1.1".into())
+        );
         assert_eq!(choose_status(None, "550 user unknown"), None);
-        assert_eq!(choose_status(None, "550 5.0.0 x 5.1.1"), Some("5.1.1".into()));
+        assert_eq!(
+            choose_status(None, "550 5.0.0 x 5.1.1"),
+            Some("5.1.1".into())
+        );
         assert_eq!(choose_status(Some("bogus"), "nothing"), None);
     }
 }

@@ -18,7 +18,12 @@ pub(crate) fn parse(text: &str) -> Option<Report> {
     }
     // Mail may add a signature or a footer after the JSON.
     let end = trimmed.rfind('}')?;
-    let mut value: Value = serde_json::from_str(&trimmed[..=end]).ok()?;
+    let json = &trimmed[..=end];
+    let mut value: Value = match serde_json::from_str(json) {
+        Ok(value) => value,
+        // Sendmail splits lines longer than 990 bytes with "!" and a folded newline.
+        Err(_) => serde_json::from_str(&json.replace("!\r\n ", "").replace("!\n ", "")).ok()?,
+    };
     if let Some(inner) = value.get("Message").and_then(Value::as_str) {
         value = serde_json::from_str(inner).ok()?;
     }

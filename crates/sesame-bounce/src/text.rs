@@ -68,14 +68,33 @@ pub(crate) fn bounce_part(text: &str) -> &str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TextRecipient {
     pub address: String,
+    /// The lines from each mention of the address to the next recipient's.
     pub diagnostic: String,
+    /// The diagnostic plus the two lines before each mention (an SMTP transcript's ">>> DATA").
+    pub context: String,
 }
 
 /// Lead-ins (lowercased, at the end of the text before an address on its line) that name a
 /// recipient.
 const RECIPIENT_LEAD_INS: &[&str] = &[
-    ":", " to", "\tto", "recipient", "recipients", "address", "delivery to", "for", "rcpt",
-    "failed", "user", "userid", "mailbox", "*", "-", "--", "•", ">", "to",
+    ":",
+    " to",
+    "\tto",
+    "recipient",
+    "recipients",
+    "address",
+    "delivery to",
+    "rcpt",
+    "failed",
+    "user",
+    "userid",
+    "mailbox",
+    "*",
+    "-",
+    "--",
+    "•",
+    ">",
+    "to",
 ];
 
 /// Lead-ins that name a sender: an address after one of these is never a recipient.
@@ -142,17 +161,31 @@ pub(crate) fn scan(text: &str, known: &[String], senders: &HashSet<String>) -> V
         .iter()
         .map(|address| {
             let mut diagnostic = String::new();
+            let mut context = String::new();
             let mut last_line = None;
             for (i, (line, who)) in starts.iter().enumerate() {
                 if *who != address || last_line == Some(*line) {
                     continue;
                 }
                 last_line = Some(*line);
-                let end = starts[i + 1..]
+                for text in &lines[line.saturating_sub(2)..*line] {
+                    if context.len() < 4000 {
+                        context.push_str(text.trim());
+                        context.push(' ');
+                    }
+                }
+                let mut end = starts[i + 1..]
                     .iter()
                     .map(|(l, _)| *l)
                     .find(|l| l > line)
                     .unwrap_or(lines.len());
+                // Sendmail lists one "554 <a@b>... reason" line per recipient: there the next
+                // line that opens with a reply code belongs to someone else.
+                if starts_with_reply_code(lines[*line]) {
+                    end = (*line + 1..end)
+                        .find(|&l| starts_with_reply_code(lines[l]))
+                        .unwrap_or(end);
+                }
                 for text in &lines[*line..end] {
                     if diagnostic.len() > 4000 {
                         break;
@@ -165,10 +198,12 @@ pub(crate) fn scan(text: &str, known: &[String], senders: &HashSet<String>) -> V
             if !has_content(&diagnostic) {
                 diagnostic = whole.clone();
             }
+            let context = format!("{} {diagnostic}", one_line(&context));
             let address = original_case(text, address);
             TextRecipient {
                 address,
                 diagnostic,
+                context,
             }
         })
         .collect()
@@ -187,7 +222,15 @@ fn is_sender_lead_in(prefix: &str) -> bool {
 /// True when an address stands where bounces name recipients: alone or first on its line, after
 /// a reply code, a bullet or a recipient lead-in.
 fn is_recipient_position(prefix: &str, line: &str, found: &Found) -> bool {
-    let _ = (line, found);
+    let _ = found;
+    // "  To: a@b.example" is a header of the returned message quoted in the text.
+    let head = line.trim_start().to_ascii_lowercase();
+    if ["to:", "cc:", "bcc:", "delivered-to:"]
+        .iter()
+        .any(|h| head.starts_with(h))
+    {
+        return false;
+    }
     if prefix.is_empty() {
         return true;
     }
@@ -205,6 +248,15 @@ fn is_recipient_position(prefix: &str, line: &str, found: &Found) -> bool {
                     .next_back()
                     .is_none_or(|c| !c.is_alphanumeric()))
     })
+}
+
+fn starts_with_reply_code(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() >= 4
+        && matches!(b[0], b'2' | b'4' | b'5')
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_digit()
+        && matches!(b[3], b' ' | b'-')
 }
 
 /// True when `text` says something beyond addresses and punctuation.
@@ -260,7 +312,10 @@ mod tests {
             "Hi. This is the qmail-send program at x.example.\nI'm afraid I wasn't able to deliver your message to the following addresses.\n\n<a@b.example>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n<c@d.example>:\nmailbox full\n\n--- Below this line is a copy of the message.\n\nFrom: s@x.example\nTo: a@b.example\n",
             &[],
             &[
-                ("a@b.example", "<a@b.example>: Sorry, no mailbox here by that name. (#5.1.1)"),
+                (
+                    "a@b.example",
+                    "<a@b.example>: Sorry, no mailbox here by that name. (#5.1.1)",
+                ),
                 ("c@d.example", "<c@d.example>: mailbox full"),
             ],
         );
@@ -280,8 +335,14 @@ mod tests {
 
     #[test]
     fn the_copy_is_cut() {
-        assert_eq!(bounce_part("x\n------ This is a copy of the message\ny"), "x\n");
+        assert_eq!(
+            bounce_part("x\n------ This is a copy of the message\ny"),
+            "x\n"
+        );
         assert_eq!(bounce_part("x\nReceived: from a\n"), "x\n");
-        assert_eq!(bounce_part("x\n  Received: from a\n"), "x\n  Received: from a\n");
+        assert_eq!(
+            bounce_part("x\n  Received: from a\n"),
+            "x\n  Received: from a\n"
+        );
     }
 }
