@@ -724,7 +724,38 @@ mod tests {
             "550 5.1.1 <a@b.example>... User Unknown",
             Kind::Hard,
         );
-        check(Some("5.0.0"), "550 User unknown", Kind::Hard);
+        // A bare remote "550 User unknown" may be a content filter after DATA...
+        check(Some("5.0.0"), "550 User unknown", Kind::Soft);
+        // ...unless the report says it answered RCPT TO, or no SMTP reply is quoted.
+        assert_eq!(
+            classify_in_context(
+                Some("5.0.0"),
+                "550 User unknown",
+                "after RCPT TO:<a@b.example>: 550 User unknown"
+            ),
+            Kind::Hard
+        );
+        assert_eq!(
+            classify_in_context(None, "550 User unknown", ">>> DATA <<< 550 User unknown"),
+            Kind::Soft
+        );
+        check(None, "The recipient name is not recognized", Kind::Hard);
+        check(
+            Some("5.0.0"),
+            "554 dd This user doesn't have a yahoo.com account",
+            Kind::Hard,
+        );
+        check(Some("5.1.351"), "550 5.1.351 unknown recipient", Kind::Hard);
+        check(
+            Some("4.0.0"),
+            "DNS Error: NXDOMAIN Domain name not found",
+            Kind::Soft,
+        );
+        check(
+            Some("5.1.8"),
+            "553 5.1.8 Domain of sender address does not exist",
+            Kind::Soft,
+        );
         check(
             None,
             "Sorry, I couldn't find any host named x.example",
@@ -738,7 +769,11 @@ mod tests {
             Kind::Soft,
         );
         check(Some("5.2.1"), "550 5.2.1 account disabled", Kind::Soft);
-        check(Some("5.2.1"), "550 5.2.1 User unknown", Kind::Hard);
+        check(
+            Some("5.2.1"),
+            "550 5.2.1 User unknown [RCPT_TO]",
+            Kind::Hard,
+        );
         check(Some("4.4.7"), "Message expired", Kind::Soft);
         check(
             None,

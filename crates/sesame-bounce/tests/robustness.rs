@@ -53,9 +53,16 @@ fn check(what: &str, input: &[u8], limit: Duration) {
     let took = started.elapsed();
     assert!(took < limit, "{what}: parse took {took:?}");
     for r in &report.recipients {
-        assert_ne!(r.kind, sesame_bounce::Kind::None, "{what}: recipient of kind None");
+        assert_ne!(
+            r.kind,
+            sesame_bounce::Kind::None,
+            "{what}: recipient of kind None"
+        );
         assert!(r.diagnostic.len() <= 500, "{what}: diagnostic too long");
-        assert!(!r.diagnostic.contains('\n'), "{what}: diagnostic spans lines");
+        assert!(
+            !r.diagnostic.contains('\n'),
+            "{what}: diagnostic spans lines"
+        );
     }
 }
 
@@ -136,14 +143,18 @@ fn hostile_inputs_stay_bounded() {
     let mut many = b"From: MAILER-DAEMON@x.example\r\nContent-Type: multipart/report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n".to_vec();
     for i in 0..100_000 {
         many.extend_from_slice(
-            format!("Final-Recipient: rfc822; u{i}@b.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "Final-Recipient: rfc822; u{i}@b.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+            )
+            .as_bytes(),
         );
     }
     check("100 000 DSN recipients", &many, limit);
 
     // Long lines without any newline, and HTML with unclosed tags.
-    let mut html = b"From: postmaster@x.example\r\nSubject: Undeliverable\r\nContent-Type: text/html\r\n\r\n".to_vec();
+    let mut html =
+        b"From: postmaster@x.example\r\nSubject: Undeliverable\r\nContent-Type: text/html\r\n\r\n"
+            .to_vec();
     for _ in 0..200_000 {
         html.extend_from_slice(b"<style><p>a@b.example ");
     }
