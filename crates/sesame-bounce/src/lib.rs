@@ -365,8 +365,9 @@ fn read_text(view: &View, guess_from_to: bool) -> Report {
     report
 }
 
-/// Addresses that are never failed recipients: the returned message's From, Sender, Reply-To and
-/// Return-Path, whether in a MIME part or quoted after the bounce text. Lowercase. (The bounce's
+/// Addresses that are never failed recipients: the bounce's From and the returned message's From,
+/// Sender, Reply-To and Return-Path, whether in a MIME part or quoted after the bounce text.
+/// Lowercase. (The bounce's
 /// own To is the sender too, but anonymised samples reuse it for the recipient, so it is not
 /// trusted.)
 fn senders(view: &View) -> HashSet<String> {
@@ -376,6 +377,10 @@ fn senders(view: &View) -> HashSet<String> {
             out.insert(found.address.to_ascii_lowercase());
         }
     };
+    // The bounce's own From (MAILER-DAEMON, postmaster) is not a recipient either.
+    if let Some(from) = view.header("from") {
+        add(from);
+    }
     if let Some(original) = &view.original {
         for field in original.iter().take(200) {
             if matches!(

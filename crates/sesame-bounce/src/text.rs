@@ -194,7 +194,7 @@ pub(crate) fn scan(text: &str, known: &[String], senders: &HashSet<String>) -> V
                     diagnostic.push(' ');
                 }
             }
-            let mut diagnostic = one_line(&diagnostic);
+            let mut diagnostic = without_leading_address(&one_line(&diagnostic), address);
             if !has_content(&diagnostic) {
                 diagnostic = whole.clone();
             }
@@ -248,6 +248,18 @@ fn is_recipient_position(prefix: &str, line: &str, found: &Found) -> bool {
                     .next_back()
                     .is_none_or(|c| !c.is_alphanumeric()))
     })
+}
+
+/// Drops the recipient's own address (with its `<>`, quotes and colon) from the start of a
+/// diagnostic: "<a@b.example>: 550 ..." reads better as "550 ...".
+fn without_leading_address(diagnostic: &str, lower: &str) -> String {
+    let trimmed = diagnostic.trim_start_matches(['<', '"', '\'', '*', '-', ' ']);
+    match trimmed.get(..lower.len()) {
+        Some(head) if head.eq_ignore_ascii_case(lower) => trimmed[lower.len()..]
+            .trim_start_matches(['>', '"', '\'', ':', ' '])
+            .to_string(),
+        _ => diagnostic.to_string(),
+    }
 }
 
 fn starts_with_reply_code(line: &str) -> bool {
@@ -314,9 +326,9 @@ mod tests {
             &[
                 (
                     "a@b.example",
-                    "<a@b.example>: Sorry, no mailbox here by that name. (#5.1.1)",
+                    "Sorry, no mailbox here by that name. (#5.1.1)",
                 ),
-                ("c@d.example", "<c@d.example>: mailbox full"),
+                ("c@d.example", "mailbox full"),
             ],
         );
     }
@@ -328,7 +340,7 @@ mod tests {
             &[],
             &[(
                 "a@b.example",
-                "a@b.example SMTP error from remote mail server after MAIL FROM:<s@x.example>: 550 rejected",
+                "SMTP error from remote mail server after MAIL FROM:<s@x.example>: 550 rejected",
             )],
         );
     }
