@@ -105,7 +105,28 @@ pub struct SmtpConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// CIDR blocks whose clients may submit without TLS or AUTH.
-    pub trusted_networks: Vec<String>,
+    #[serde(deserialize_with = "networks")]
+    pub trusted_networks: Vec<ipnet::IpNet>,
+    /// Extension: how long a client may stay silent (and a TLS handshake may take) before
+    /// the connection is closed.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Extension: offer AUTH on connections without TLS too (legacy devices on a private
+    /// network). Off by default: passwords never cross the network in clear.
+    pub allow_plain_auth: bool,
+    /// Extension: most SMTP sessions at once per listener; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl SmtpConfig {
+    /// Whether a client at `ip` is in `trusted_networks`.
+    pub fn is_trusted(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.trusted_networks.iter().any(|net| net.contains(&ip))
+    }
 }
 
 impl Default for SmtpConfig {
@@ -116,6 +137,9 @@ impl Default for SmtpConfig {
             tls_cert: None,
             tls_key: None,
             trusted_networks: Vec::new(),
+            timeout: Duration::from_secs(300),
+            allow_plain_auth: false,
+            max_connections: 1000,
         }
     }
 }
@@ -329,6 +353,24 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+/// CIDR blocks such as "127.0.0.1/32" or "10.0.0.0/8"; a bare address means just it.
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|text| {
+            let text = text.trim();
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{text:?} is not a network such as \"127.0.0.1/32\" or \"10.0.0.0/8\""
+                    ))
+                })
+        })
+        .collect()
+}
+
 fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
     let texts = Vec::<String>::deserialize(d)?;
     texts
@@ -420,6 +462,22 @@ return_path_domain = "bounces.sesame.localhost"
         check_err("[api]\ntime_zone = \"Mars/Olympus\"\n", "api.time_zone");
         check_err("[bogus]\n", "bogus");
         check_err("[storage]\nurl = \"mysql://x\"\n", "storage.url");
+    }
+
+    #[test]
+    fn trusted_networks_are_cidr_blocks() {
+        let config = Config::parse(
+            "[smtp]\ntrusted_networks = [\"127.0.0.1/32\", \"::1\", \"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        assert!(config.smtp.is_trusted("127.0.0.1".parse().unwrap()));
+        assert!(config.smtp.is_trusted("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(config.smtp.is_trusted("::1".parse().unwrap()));
+        assert!(!config.smtp.is_trusted("127.0.0.2".parse().unwrap()));
+        check_err(
+            "[smtp]\ntrusted_networks = [\"localhost\"]\n",
+            "smtp.trusted_networks",
+        );
     }
 
     #[test]

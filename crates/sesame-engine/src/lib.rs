@@ -5,6 +5,7 @@
 
 pub mod delivery;
 pub mod identity;
+pub mod inbound;
 pub mod queue;
 pub mod submit;
 pub mod verify;

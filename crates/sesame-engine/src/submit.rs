@@ -116,10 +116,53 @@ pub enum SubmitError {
     AllFrequencyLimited,
     #[error("the account sends more than {0} recipients per second; slow down and retry")]
     RateLimited(u32),
+    /// A message submitted whole breaks a rule of SMTP submission (SES-REFERENCE §11).
+    #[error("{0}")]
+    Smtp(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl SubmitError {
+    /// The Tencent error code of this refusal (`InternalError` for a failure of ours).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SubmitError::IncorrectSender(_) => "FailedOperation.IncorrectSender",
+            SubmitError::NotAuthenticatedSender(_) => "FailedOperation.NotAuthenticatedSender",
+            SubmitError::TooManyRecipients => "FailedOperation.TooManyRecipients",
+            SubmitError::NoRecipient => "InvalidParameterValue.EmailAddressIsNULL",
+            SubmitError::IncorrectEmail(_) => "FailedOperation.IncorrectEmail",
+            SubmitError::InvalidField(_) => "InvalidParameterValue",
+            SubmitError::Subject => "InvalidParameterValue.SubjectLengthError",
+            SubmitError::MissingContent => "FailedOperation.MissingEmailContent",
+            SubmitError::InvalidTemplate(_) => "FailedOperation.InvalidTemplateID",
+            SubmitError::WrongContentJson(_) => "FailedOperation.WrongContentJson",
+            SubmitError::MissingVariable(_) => "InvalidParameterValue.InValidTemplateData",
+            SubmitError::WithoutPermission => "FailedOperation.WithOutPermission",
+            SubmitError::EmailContentIsWrong(_) => "InvalidParameterValue.EmailContentIsWrong",
+            SubmitError::TooManyAttachments => "FailedOperation.TooManyAttachments",
+            SubmitError::InvalidAttachName(..) => "FailedOperation.InvalidAttachName",
+            SubmitError::AttachContentIsWrong(_) => "InvalidParameterValue.AttachContentIsWrong",
+            SubmitError::AttachTooLarge => "FailedOperation.AttachContentToolarge",
+            SubmitError::ContentTooLarge => "FailedOperation.EmailContentToolarge",
+            SubmitError::ExceedSendLimit(_) => "FailedOperation.ExceedSendLimit",
+            SubmitError::AllBlackListed => "FailedOperation.EmailAddrInBlacklist",
+            SubmitError::AllFrequencyLimited => "FailedOperation.FrequencyLimit",
+            SubmitError::RateLimited(_) => "RequestLimitExceeded",
+            SubmitError::Smtp(_) => "FailedOperation",
+            SubmitError::Store(_) | SubmitError::Internal(_) => "InternalError",
+        }
+    }
+
+    /// Whether the failure is ours or passing (storage, rate): the client should retry.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            SubmitError::Store(_) | SubmitError::Internal(_) | SubmitError::RateLimited(_)
+        )
+    }
 }
 
 /// Settings the pipeline needs from the config.
@@ -215,6 +258,8 @@ impl SigningKeyCache {
 pub struct Accepted {
     /// The API MessageId.
     pub message_id: String,
+    /// The RFC 5322 Message-ID, without `<>`.
+    pub header_message_id: String,
     /// Deliveries queued (refused recipients excluded).
     pub n_queued: usize,
 }
@@ -265,10 +310,70 @@ pub async fn submit(
         _ => sesame_mail::mime::message_id(sender.address.domain().as_str()),
     };
 
+    let draft = Draft {
+        from,
+        to: recipients.to.iter().map(plain_mailbox).collect(),
+        cc: recipients.cc.iter().map(plain_mailbox).collect(),
+        reply_to,
+        subject: subject.clone(),
+        html,
+        text,
+        attachments,
+        message_id: header_message_id.clone(),
+        date_unix: now,
+        extra_headers,
+    };
+    let message =
+        sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?;
+    admit(
+        store,
+        settings,
+        Prepared {
+            account_id,
+            sender_address: sender.address.to_string(),
+            domain,
+            recipients: recipients.all,
+            header_message_id,
+            subject,
+            template_id,
+            trigger_type: submission.trigger_type,
+            message,
+        },
+        now,
+    )
+    .await
+}
+
+/// A message built (API) or received whole (SMTP), checked for everything but policy.
+struct Prepared {
+    account_id: i64,
+    sender_address: String,
+    domain: sesame_store::domains::Domain,
+    /// Every envelope recipient, without repeats.
+    recipients: Vec<EmailAddress>,
+    header_message_id: String,
+    subject: String,
+    template_id: Option<i64>,
+    trigger_type: i64,
+    message: Vec<u8>,
+}
+
+/// The part of the pipeline both doors share: the black lists and frequency per recipient,
+/// the quotas, the mail rate, the size, the DKIM signature, and the one enqueue transaction.
+async fn admit(
+    store: &Store,
+    settings: &SubmitSettings,
+    prepared: Prepared,
+    now: i64,
+) -> Result<Accepted, SubmitError> {
+    let account_id = prepared.account_id;
+    if prepared.message.len() > MAX_MESSAGE_BYTES {
+        return Err(SubmitError::ContentTooLarge);
+    }
     // Policy per recipient: black lists and frequency. Refused recipients are recorded.
     let mut deliveries: Vec<(String, String, i64, &'static str)> = Vec::new();
     let hour_ago = now - 3600;
-    for recipient in &recipients.all {
+    for recipient in &prepared.recipients {
         let address = recipient.to_string();
         let (status, why) = if store.is_suppressed(account_id, &address, now).await? {
             (SEND_STATUS_BLACKLISTED, "recipient is on the black list")
@@ -294,7 +399,7 @@ pub async fn submit(
     check_quota(
         store,
         account_id,
-        &domain,
+        &prepared.domain,
         n_accepted as i64,
         now,
         &settings.time_zone,
@@ -308,37 +413,18 @@ pub async fn submit(
             settings.mail_rate.per_second as u32,
         ));
     }
-
-    let draft = Draft {
-        from,
-        to: recipients.to.iter().map(plain_mailbox).collect(),
-        cc: recipients.cc.iter().map(plain_mailbox).collect(),
-        reply_to,
-        subject: subject.clone(),
-        html,
-        text,
-        attachments,
-        message_id: header_message_id.clone(),
-        date_unix: now,
-        extra_headers,
-    };
-    let message =
-        sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?;
-    if message.len() > MAX_MESSAGE_BYTES {
-        return Err(SubmitError::ContentTooLarge);
-    }
-    let signed = sign(store, settings, &domain, message).await?;
+    let signed = sign(store, settings, &prepared.domain, prepared.message).await?;
 
     let message_id = api_message_id(account_id, now, &settings.time_zone);
     let new_message = NewMessage {
         account_id,
         message_id: &message_id,
-        header_message_id: &header_message_id,
-        from_address: &sender.address.to_string(),
-        domain_id: domain.id,
-        subject: &subject,
-        template_id,
-        trigger_type: submission.trigger_type,
+        header_message_id: &prepared.header_message_id,
+        from_address: &prepared.sender_address,
+        domain_id: prepared.domain.id,
+        subject: &prepared.subject,
+        template_id: prepared.template_id,
+        trigger_type: prepared.trigger_type,
         body: &signed,
         day: sesame_core::time::start_of_day(now, &settings.time_zone),
     };
@@ -354,8 +440,173 @@ pub async fn submit(
     store.enqueue(&new_message, &new_deliveries, now).await?;
     Ok(Accepted {
         message_id,
+        header_message_id: prepared.header_message_id,
         n_queued: n_accepted,
     })
+}
+
+/// A message a client composed itself and sent whole (SMTP submission).
+#[derive(Debug, Clone, Default)]
+pub struct RawSubmission {
+    pub account_id: i64,
+    /// The envelope sender (MAIL FROM): a sender address of the account.
+    pub mail_from: String,
+    /// The envelope recipients (RCPT TO).
+    pub recipients: Vec<String>,
+    /// The message as received, CRLF line endings.
+    pub data: Vec<u8>,
+}
+
+/// Most attachment bytes of one SMTP attachment, and of all of them.
+pub const MAX_SMTP_ATTACHMENT_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_SMTP_ATTACHMENTS_BYTES: usize = 10 * 1024 * 1024;
+/// Most bytes of an SMTP message without its attachments.
+pub const MAX_SMTP_BODY_BYTES: usize = 1024 * 1024;
+/// Largest SMTP message, attachments included (advertised as SIZE).
+pub const MAX_SMTP_MESSAGE_BYTES: usize = 12 * 1024 * 1024;
+
+/// Headers a submitted message loses: Bcc must never travel, and the others are the
+/// receiving side's to write.
+const DROPPED_HEADERS: &[&str] = &["Bcc", "Return-Path", "Delivered-To", "X-Original-To"];
+
+/// Runs the pipeline on a whole message: the client's MIME is kept byte for byte; only
+/// Message-ID and Date (when missing) and the DKIM signature are added, and Bcc dropped.
+pub async fn submit_raw(
+    store: &Store,
+    settings: &SubmitSettings,
+    raw: RawSubmission,
+    now: i64,
+) -> Result<Accepted, SubmitError> {
+    let (sender, _, domain) = check_sender(store, raw.account_id, &raw.mail_from).await?;
+    if raw.recipients.len() > MAX_TO {
+        return Err(SubmitError::TooManyRecipients);
+    }
+    let mut recipients: Vec<EmailAddress> = Vec::with_capacity(raw.recipients.len());
+    for text in &raw.recipients {
+        let address = EmailAddress::parse(text)
+            .ok_or_else(|| SubmitError::IncorrectEmail(text.chars().take(64).collect()))?;
+        if !recipients.contains(&address) {
+            recipients.push(address);
+        }
+    }
+    if recipients.is_empty() {
+        return Err(SubmitError::NoRecipient);
+    }
+    if raw.data.len() > MAX_SMTP_MESSAGE_BYTES {
+        return Err(SubmitError::ContentTooLarge);
+    }
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&raw.data)
+        .ok_or_else(|| {
+            SubmitError::Smtp("msg.Body is null: the message has no MIME structure".into())
+        })?;
+    let header_from = parsed
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .ok_or_else(|| {
+            SubmitError::Smtp("msg.From is null: the message needs a From header".into())
+        })?;
+    let header_from = EmailAddress::parse(header_from).ok_or_else(|| {
+        SubmitError::Smtp(format!("the From header {header_from:?} is not an address"))
+    })?;
+    if header_from.domain() != sender.address.domain() {
+        return Err(SubmitError::NotAuthenticatedSender(header_from.to_string()));
+    }
+    let subject = parsed.subject().map(str::trim).unwrap_or_default();
+    if subject.is_empty() {
+        return Err(SubmitError::Smtp(
+            "msg.Subject is null: the message needs a Subject".into(),
+        ));
+    }
+    check_subject(subject)?;
+    check_smtp_parts(&parsed, raw.data.len())?;
+
+    let header_message_id = match parsed.message_id() {
+        Some(id) => check_message_id(id)?,
+        None => sesame_mail::mime::message_id(sender.address.domain().as_str()),
+    };
+    let mut added: Vec<(&str, String)> = Vec::new();
+    if parsed.message_id().is_none() {
+        added.push(("Message-ID", format!("<{header_message_id}>")));
+    }
+    if parsed.date().is_none() {
+        added.push(("Date", sesame_mail::mime::rfc2822_date(now)));
+    }
+    let added: Vec<(&str, &str)> = added.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let message = sesame_mail::headers::rewrite(&raw.data, DROPPED_HEADERS, &added);
+    let subject = subject.to_string();
+    drop(parsed);
+    admit(
+        store,
+        settings,
+        Prepared {
+            account_id: raw.account_id,
+            sender_address: sender.address.to_string(),
+            domain,
+            recipients,
+            header_message_id,
+            subject,
+            template_id: None,
+            trigger_type: 1,
+            message,
+        },
+        now,
+    )
+    .await
+}
+
+/// The SMTP limits of SES-REFERENCE §10-11 on a parsed message: some body, at most 10
+/// attachments, none on the block-list, each within 5 MB and all within 10 MB, base64 only,
+/// and at most 1 MB without them.
+fn check_smtp_parts(parsed: &mail_parser::Message<'_>, total: usize) -> Result<(), SubmitError> {
+    use mail_parser::MimeHeaders;
+    let n_attachments = parsed.attachment_count();
+    if parsed.text_body_count() == 0 && parsed.html_body_count() == 0 && n_attachments == 0 {
+        return Err(SubmitError::Smtp(
+            "msg.Body is null: the message has no body".into(),
+        ));
+    }
+    if n_attachments > attachment::MAX_ATTACHMENTS {
+        return Err(SubmitError::TooManyAttachments);
+    }
+    let mut decoded_total = 0;
+    let mut raw_total = 0;
+    for part in parsed.attachments() {
+        let name = part.attachment_name().unwrap_or("");
+        if attachment::is_blocked(name) {
+            return Err(SubmitError::InvalidAttachName(
+                name.chars().take(64).collect(),
+                "this type of file may not be sent".into(),
+            ));
+        }
+        let is_message = matches!(part.body, mail_parser::PartType::Message(_));
+        if !is_message && part.encoding != mail_parser::Encoding::Base64 {
+            return Err(SubmitError::Smtp(format!(
+                "Incorrect attachment content: attachment {:?} must be base64-encoded",
+                name.chars().take(64).collect::<String>()
+            )));
+        }
+        let size = part.len();
+        decoded_total += size;
+        raw_total += part
+            .raw_end_offset()
+            .saturating_sub(part.raw_header_offset()) as usize;
+        if size > MAX_SMTP_ATTACHMENT_BYTES || decoded_total > MAX_SMTP_ATTACHMENTS_BYTES {
+            return Err(SubmitError::Smtp(format!(
+                "The attachments are too large: at most {} MB each and {} MB in all",
+                MAX_SMTP_ATTACHMENT_BYTES >> 20,
+                MAX_SMTP_ATTACHMENTS_BYTES >> 20
+            )));
+        }
+    }
+    if total.saturating_sub(raw_total) > MAX_SMTP_BODY_BYTES {
+        return Err(SubmitError::Smtp(format!(
+            "The email is too large: at most {} MB without attachments",
+            MAX_SMTP_BODY_BYTES >> 20
+        )));
+    }
+    Ok(())
 }
 
 fn plain_mailbox(address: &EmailAddress) -> Mailbox {

@@ -76,6 +76,12 @@ pub fn check_name(name: &str) -> Result<(), AttachmentError> {
     Ok(())
 }
 
+/// Whether a file name has an extension of the block-list (executables, scripts, media).
+/// Mail submitted whole over SMTP is held to this list only: its client chose the names.
+pub fn is_blocked(name: &str) -> bool {
+    extension(name.trim_end_matches(['"', ' ', '.'])).is_some_and(|e| BLOCKED.contains(&e.as_str()))
+}
+
 /// The lowercased extension after the last dot, if there is a non-empty one.
 fn extension(name: &str) -> Option<String> {
     let (_, extension) = name.rsplit_once('.')?;
@@ -129,6 +135,15 @@ mod tests {
     fn check(name: &str, expected: Result<&str, AttachmentError>) {
         let got = check_name(name).map(|()| content_type(name));
         assert_eq!(got, expected, "name {name:?}");
+    }
+
+    #[test]
+    fn block_list_for_smtp() {
+        assert!(is_blocked("setup.EXE"));
+        assert!(is_blocked("run.js."));
+        assert!(!is_blocked("my report.pdf"));
+        assert!(!is_blocked("data.json"));
+        assert!(!is_blocked("noextension"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod attachment;
 pub mod dkim;
 pub mod encoding;
+pub mod headers;
 pub mod mime;
 pub mod render;
 pub mod return_path;

@@ -112,6 +112,11 @@ pub fn message_id(domain: &str) -> String {
     )
 }
 
+/// `timestamp` (Unix seconds) as an RFC 5322 date, for a Date header.
+pub fn rfc2822_date(timestamp: i64) -> String {
+    Date::new(timestamp).to_rfc822()
+}
+
 /// Whether Sesame writes header `name` itself, so a caller may not add it.
 pub fn is_reserved_header(name: &str) -> bool {
     const RESERVED: &[&str] = &[

@@ -82,6 +82,8 @@ pub struct DeliveryStatus {
     pub deliver_message: String,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
+    /// 1 once the recipient complained (an ARF report).
+    pub complained: i64,
 }
 
 /// One day of a sender domain's traffic.
@@ -365,7 +367,7 @@ impl Store {
         let rows = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT m.message_id, d.recipient, m.from_address, d.send_status, d.deliver_status, \
-                 d.deliver_message, d.created_at, d.delivered_at \
+                 d.deliver_message, d.created_at, d.delivered_at, d.complained \
                  FROM deliveries d JOIN messages m ON m.id = d.message_row \
                  WHERE d.account_id = $1 AND d.created_at >= $2 AND d.created_at < $3 \
                  AND ($4 = '' OR m.message_id = $4) AND ($5 = '' OR d.recipient = $5) \

@@ -61,6 +61,20 @@ impl Store {
         Ok(row)
     }
 
+    /// The sender with this address, whichever account owns it (addresses are unique):
+    /// SMTP finds the account from the sender a client authenticates as or sends from.
+    pub async fn sender_by_address(&self, address: &str) -> Result<Option<Sender>> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {SENDER_COLUMNS} FROM senders WHERE address = $1"
+            )))
+            .bind(address)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
+
     /// The caller's senders, oldest first.
     pub async fn list_senders(&self, account_id: i64) -> Result<Vec<Sender>> {
         let rows = on_pool!(self, pool => {

@@ -50,6 +50,12 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Run the inbound bounce and complaint parser on stored messages (no storage, no server):
+    /// one JSON object per file with its kind and recipients.
+    Bounce {
+        #[command(subcommand)]
+        command: BounceCommand,
+    },
     /// Review templates of accounts that have template review on.
     Template {
         #[command(subcommand)]
@@ -96,6 +102,16 @@ enum DomainCommand {
 }
 
 #[derive(Subcommand)]
+enum BounceCommand {
+    /// Parse each FILE (a whole message, as received) and print what the inbound listener
+    /// would record: {"file", "kind", "recipients": [{"address", "status", "kind", "diagnostic"}]}.
+    Parse {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TemplateCommand {
     /// Approve a template (status 0).
     Approve { id: i64 },
@@ -124,6 +140,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Bounce {
+            command: BounceCommand::Parse { files },
+        } => bounce_parse(&files),
         Command::Template { command, config } => {
             let config = load_config(&config)?;
             let store = open_store(&config).await?;
@@ -132,6 +151,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// `sesame bounce parse`: one JSON line per file; an unreadable file is reported on stderr
+/// and makes the command exit non-zero after the others are printed.
+fn bounce_parse(files: &[PathBuf]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0;
+    for file in files {
+        let raw = match std::fs::read(file) {
+            Ok(raw) => raw,
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let report = sesame_bounce::parse(&raw);
+        let line = serde_json::json!({
+            "file": file.display().to_string(),
+            "kind": report.kind,
+            "recipients": report.recipients.iter().map(|r| serde_json::json!({
+                "address": r.address,
+                "status": r.status,
+                "kind": r.kind,
+                "diagnostic": r.diagnostic,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{line}")?;
+    }
+    if failed > 0 {
+        bail!("{failed} file(s) could not be read");
+    }
+    Ok(())
 }
 
 /// The config named by `--config` / `SESAME_CONFIG`, or the defaults.

@@ -9,6 +9,7 @@ use sesame_core::Config;
 use sesame_engine::delivery::{DeliveryConfig, MxResolver};
 use sesame_engine::queue::{QueueSettings, Worker};
 use sesame_engine::verify::DnsChecker;
+use sesame_smtp::Role;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -19,9 +20,13 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     let dns = DnsChecker::new(&config.dns.nameservers).context("setting up the DNS resolver")?;
 
     // Bind first, then announce readiness (zero2prod's build-then-run split).
-    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
-        .await
-        .with_context(|| format!("binding the API listener on {}", config.api.listen))?;
+    let api_listener = bind(config.api.listen, "API").await?;
+    let submission_listener = bind(config.smtp.listen, "SMTP submission").await?;
+    let tls_listener = match config.smtp.tls_listen {
+        Some(address) => Some(bind(address, "SMTP implicit-TLS submission").await?),
+        None => None,
+    };
+    let inbound_listener = bind(config.inbound.listen, "inbound SMTP").await?;
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -32,7 +37,23 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         dns.clone(),
         queue_wakeup.clone(),
     ));
-    let worker = delivery_worker(&config, store.clone(), queue_wakeup)?;
+    let worker = delivery_worker(&config, store.clone(), queue_wakeup.clone())?;
+    let smtp = Arc::new(sesame_smtp::Service {
+        store: store.clone(),
+        config: config.clone(),
+        tls: sesame_smtp::tls::acceptor(
+            config.smtp.tls_cert.as_deref(),
+            config.smtp.tls_key.as_deref(),
+            &config.delivery.helo_name,
+        )?,
+        submit: app.submit_settings.clone(),
+        inbound: sesame_engine::inbound::InboundSettings::new(
+            &store,
+            &config.sending.return_path_domain,
+        ),
+        throttle: sesame_smtp::auth::Throttle::default(),
+        queue_wakeup,
+    });
 
     tracker.spawn({
         let cancel = cancel.clone();
@@ -43,6 +64,29 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
             }
         }
     });
+    tracker.spawn(sesame_smtp::serve(
+        submission_listener,
+        smtp.clone(),
+        Role::Submission,
+        false,
+        cancel.clone(),
+    ));
+    if let Some(listener) = tls_listener {
+        tracker.spawn(sesame_smtp::serve(
+            listener,
+            smtp.clone(),
+            Role::Submission,
+            true,
+            cancel.clone(),
+        ));
+    }
+    tracker.spawn(sesame_smtp::serve(
+        inbound_listener,
+        smtp,
+        Role::Inbound,
+        false,
+        cancel.clone(),
+    ));
     tracker.spawn(sesame_engine::identity::run_rechecks(
         store.clone(),
         dns,
@@ -53,7 +97,13 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tracker.spawn(worker.run(cancel.clone()));
     tracker.close();
 
-    tracing::info!(api = %config.api.listen, "listening");
+    tracing::info!(
+        api = %config.api.listen,
+        smtp = %config.smtp.listen,
+        smtp_tls = ?config.smtp.tls_listen,
+        inbound = %config.inbound.listen,
+        "listening"
+    );
     eprintln!("sesame ready");
 
     shutdown_signal(&cancel).await;
@@ -63,6 +113,15 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn bind(
+    address: std::net::SocketAddr,
+    what: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the {what} listener on {address}"))
 }
 
 /// The queue worker, configured from `[delivery]`, `[dns]` and `[sending]`.

@@ -82,8 +82,8 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
                 "UserOpened": false,
                 "UserClicked": false,
                 "UserUnsubscribed": false,
-                "UserComplainted": false,
-                "UserComplained": false,
+                "UserComplainted": r.complained != 0,
+                "UserComplained": r.complained != 0,
             })
         })
         .collect();

@@ -11,6 +11,7 @@ mod delete_custom_black_list;
 mod delete_email_address;
 mod delete_email_identity;
 mod delete_email_template;
+mod get_abuse_report;
 mod get_email_identity;
 mod get_email_template;
 mod get_send_email_status;
@@ -65,16 +66,16 @@ pub enum Action {
     ListCustomBlacklist,
     UpdateCustomBlackList,
     DeleteCustomBlackList,
+    GetAbuseReport,
     /// One of the SES actions that later parts of Sesame serve (sending, lists, events).
     NotYetAvailable(&'static str),
 }
 
 /// The SES 2020-10-02 actions not served yet. They answer UnsupportedOperation, never a
 /// made-up success.
-const NOT_YET_AVAILABLE: [&str; 14] = [
+const NOT_YET_AVAILABLE: [&str; 13] = [
     "BatchSendEmail",
     "GetStatisticsReport",
-    "GetAbuseReport",
     "CreateReceiver",
     "CreateReceiverDetail",
     "CreateReceiverDetailWithData",
@@ -110,6 +111,7 @@ impl Action {
             "SendEmail" => SendEmail,
             "GetSendEmailStatus" => GetSendEmailStatus,
             "ListBlackEmailAddress" => ListBlackEmailAddress,
+            "GetAbuseReport" => GetAbuseReport,
             "DeleteBlackList" => DeleteBlackList,
             "CreateCustomBlacklist" => CreateCustomBlacklist,
             "ListCustomBlacklist" => ListCustomBlacklist,
@@ -154,6 +156,7 @@ pub async fn dispatch(
         ListCustomBlacklist => list_custom_blacklist::handle(app, caller, params).await,
         UpdateCustomBlackList => update_custom_black_list::handle(app, caller, params).await,
         DeleteCustomBlackList => delete_custom_black_list::handle(app, caller, params).await,
+        GetAbuseReport => get_abuse_report::handle(app, caller, params).await,
         NotYetAvailable(name) => Err(ApiError::unsupported_operation(format!(
             "{name} is not available in this version of Sesame yet"
         ))),

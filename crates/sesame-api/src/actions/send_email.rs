@@ -133,30 +133,8 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
 
 /// The Tencent code of each refusal.
 pub(crate) fn submit_error(error: SubmitError) -> ApiError {
-    let code = match &error {
-        SubmitError::IncorrectSender(_) => "FailedOperation.IncorrectSender",
-        SubmitError::NotAuthenticatedSender(_) => "FailedOperation.NotAuthenticatedSender",
-        SubmitError::TooManyRecipients => "FailedOperation.TooManyRecipients",
-        SubmitError::NoRecipient => "InvalidParameterValue.EmailAddressIsNULL",
-        SubmitError::IncorrectEmail(_) => "FailedOperation.IncorrectEmail",
-        SubmitError::InvalidField(_) => "InvalidParameterValue",
-        SubmitError::Subject => "InvalidParameterValue.SubjectLengthError",
-        SubmitError::MissingContent => "FailedOperation.MissingEmailContent",
-        SubmitError::InvalidTemplate(_) => "FailedOperation.InvalidTemplateID",
-        SubmitError::WrongContentJson(_) => "FailedOperation.WrongContentJson",
-        SubmitError::MissingVariable(_) => "InvalidParameterValue.InValidTemplateData",
-        SubmitError::WithoutPermission => "FailedOperation.WithOutPermission",
-        SubmitError::EmailContentIsWrong(_) => "InvalidParameterValue.EmailContentIsWrong",
-        SubmitError::TooManyAttachments => "FailedOperation.TooManyAttachments",
-        SubmitError::InvalidAttachName(..) => "FailedOperation.InvalidAttachName",
-        SubmitError::AttachContentIsWrong(_) => "InvalidParameterValue.AttachContentIsWrong",
-        SubmitError::AttachTooLarge => "FailedOperation.AttachContentToolarge",
-        SubmitError::ContentTooLarge => "FailedOperation.EmailContentToolarge",
-        SubmitError::ExceedSendLimit(_) => "FailedOperation.ExceedSendLimit",
-        SubmitError::AllBlackListed => "FailedOperation.EmailAddrInBlacklist",
-        SubmitError::AllFrequencyLimited => "FailedOperation.FrequencyLimit",
-        SubmitError::RateLimited(_) => "RequestLimitExceeded",
-        SubmitError::Store(_) | SubmitError::Internal(_) => return internal(&error),
-    };
-    ApiError::new(code, error.to_string())
+    match &error {
+        SubmitError::Store(_) | SubmitError::Internal(_) => internal(&error),
+        _ => ApiError::new(error.code(), error.to_string()),
+    }
 }
