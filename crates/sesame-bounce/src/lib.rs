@@ -352,9 +352,20 @@ fn read_text(view: &View, guess_from_to: bool) -> Report {
             found = scan_texts(view, std::slice::from_ref(&to), &senders);
         }
     }
+    // Recipients often share one diagnostic (the whole text): judge each distinct one once.
+    type Judged = (Option<String>, Kind);
+    let mut judged: std::collections::HashMap<(String, Option<patterns::Command>), Judged> =
+        std::collections::HashMap::new();
     for r in found {
-        let status = patterns::choose_status(None, &r.diagnostic);
-        let kind = patterns::classify_in_context(status.as_deref(), &r.diagnostic, &r.context);
+        let command = patterns::smtp_command(&r.context);
+        let (status, kind) = judged
+            .entry((r.diagnostic.clone(), command))
+            .or_insert_with(|| {
+                let status = patterns::choose_status(None, &r.diagnostic);
+                let kind = patterns::classify_after(status.as_deref(), &r.diagnostic, command);
+                (status, kind)
+            })
+            .clone();
         report.recipients.push(Recipient {
             address: Some(r.address),
             status,

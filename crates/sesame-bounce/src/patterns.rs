@@ -37,6 +37,10 @@ impl Reason {
     }
 }
 
+/// Bytes of a diagnostic that the phrase table looks at: what a server says comes first, and the
+/// cap keeps hostile input cheap.
+const MAX_JUDGED: usize = 4096;
+
 /// Phrases that say the mailbox is full. Checked before anything else: a full mailbox often comes
 /// with a "user" code such as 5.1.1 or 5.2.1 and must stay soft.
 const MAILBOX_FULL: &[&str] = &[
@@ -410,8 +414,17 @@ pub fn classify(status: Option<&str>, diagnostic: &str) -> Kind {
 /// [`classify`] with more of the report's text around the diagnostic (`context`, e.g. the SMTP
 /// transcript lines before it), used to tell which SMTP command the server refused.
 pub(crate) fn classify_in_context(status: Option<&str>, diagnostic: &str, context: &str) -> Kind {
+    classify_after(status, diagnostic, smtp_command(context))
+}
+
+/// [`classify`] knowing which SMTP command the refusal answered (see [`smtp_command`]).
+pub(crate) fn classify_after(
+    status: Option<&str>,
+    diagnostic: &str,
+    command: Option<Command>,
+) -> Kind {
     let reason = reason(status, diagnostic);
-    if reason == Reason::UserUnknown && !is_sure_user_unknown(status, diagnostic, context) {
+    if reason == Reason::UserUnknown && !is_sure_user_unknown(status, diagnostic, command) {
         return Kind::Soft;
     }
     if reason.is_hard() {
@@ -440,18 +453,19 @@ const USER_UNKNOWN_OUTRIGHT: &[&str] = &[
 /// hard when a code names the address (X.1.1), when the refusal answered RCPT TO, when the words
 /// are unambiguous, or when no SMTP reply is quoted at all (the reporting system looked the user
 /// up itself: Exchange, Domino, IMail); otherwise soft.
-fn is_sure_user_unknown(status: Option<&str>, diagnostic: &str, context: &str) -> bool {
+fn is_sure_user_unknown(status: Option<&str>, diagnostic: &str, command: Option<Command>) -> bool {
     // X.1.X is about addresses (RFC 3463 section 3.2); X.1.7 to X.1.9 are about the sender's.
     let coded = status
         .and_then(parse_status)
         .is_some_and(|(_, subject, detail)| subject == 1 && !matches!(detail, 7..=9));
-    if coded || contains_any(&diagnostic.to_ascii_lowercase(), USER_UNKNOWN_OUTRIGHT) {
+    let lower = crate::fields::truncate_at_char(diagnostic, MAX_JUDGED).to_ascii_lowercase();
+    if coded || contains_any(&lower, USER_UNKNOWN_OUTRIGHT) {
         return true;
     }
-    match smtp_command(context) {
+    match command {
         Some(Command::Rcpt) => true,
         Some(Command::Data) => false,
-        None => !has_reply_code(diagnostic),
+        None => !has_reply_code(&lower),
     }
 }
 
@@ -470,7 +484,7 @@ fn has_reply_code(text: &str) -> bool {
 }
 
 /// The SMTP command a refusal answered, as far as the text tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Command {
     Rcpt,
     Data,
@@ -479,7 +493,7 @@ pub(crate) enum Command {
 /// Reads which SMTP command was refused from wording such as "in reply to RCPT TO command",
 /// "after end of data", ">>> DATA" or "[RCPT_TO]". RCPT wins when both appear.
 pub(crate) fn smtp_command(text: &str) -> Option<Command> {
-    let text = text.to_ascii_lowercase();
+    let text = crate::fields::truncate_at_char(text, 2 * MAX_JUDGED).to_ascii_lowercase();
     const RCPT: &[&str] = &[
         "rcpt to",
         "rcpt command",
@@ -510,7 +524,7 @@ pub(crate) fn smtp_command(text: &str) -> Option<Command> {
 
 /// The coarse reason behind a failure; see [`classify`].
 pub(crate) fn reason(status: Option<&str>, diagnostic: &str) -> Reason {
-    let text = diagnostic.to_ascii_lowercase();
+    let text = crate::fields::truncate_at_char(diagnostic, MAX_JUDGED).to_ascii_lowercase();
     let status = status.and_then(parse_status);
     if contains_any(&text, MAILBOX_FULL) {
         return Reason::MailboxFull;

@@ -122,6 +122,8 @@ pub(crate) fn scan(text: &str, known: &[String], senders: &HashSet<String>) -> V
     let mut senders = senders.clone();
     // Lines naming each address: (line index, lowercase address).
     let mut mentions: Vec<(usize, String)> = Vec::new();
+    // Each address as first written (case kept), by its lowercase form.
+    let mut written: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for (n, line) in lines.iter().enumerate() {
         for found in find_addresses(line).into_iter().take(16) {
             let lower = found.address.to_ascii_lowercase();
@@ -134,13 +136,20 @@ pub(crate) fn scan(text: &str, known: &[String], senders: &HashSet<String>) -> V
             if known.is_empty() && !is_recipient_position(prefix, line, &found) {
                 continue;
             }
+            written
+                .entry(lower.clone())
+                .or_insert_with(|| found.address.clone());
             mentions.push((n, lower));
         }
     }
     let wanted: Vec<String> = if known.is_empty() {
         let mut order: Vec<String> = Vec::new();
+        let mut seen: HashSet<&String> = HashSet::new();
         for (_, address) in &mentions {
-            if !senders.contains(address) && !order.contains(address) {
+            if order.len() >= MAX_RECIPIENTS {
+                break;
+            }
+            if !senders.contains(address) && seen.insert(address) {
                 order.push(address.clone());
             }
         }
@@ -156,7 +165,8 @@ pub(crate) fn scan(text: &str, known: &[String], senders: &HashSet<String>) -> V
         .filter(|(_, a)| wanted_set.contains(a))
         .map(|(n, a)| (*n, a))
         .collect();
-    let whole = one_line(body);
+    // Fallback diagnostic for recipients whose own lines say nothing: the start of the text.
+    let whole = crate::fields::truncate_at_char(&one_line(body), 2000).to_string();
     wanted
         .iter()
         .map(|address| {
@@ -199,7 +209,16 @@ pub(crate) fn scan(text: &str, known: &[String], senders: &HashSet<String>) -> V
                 diagnostic = whole.clone();
             }
             let context = format!("{} {diagnostic}", one_line(&context));
-            let address = original_case(text, address);
+            let address = written
+                .get(address)
+                .cloned()
+                .or_else(|| {
+                    known
+                        .iter()
+                        .find(|k| k.eq_ignore_ascii_case(address))
+                        .cloned()
+                })
+                .unwrap_or_else(|| address.clone());
             TextRecipient {
                 address,
                 diagnostic,
@@ -293,15 +312,6 @@ pub(crate) fn one_line(text: &str) -> String {
         out.push_str(word);
     }
     out
-}
-
-/// The address as first written in `text` (case kept), or `lower` itself.
-fn original_case(text: &str, lower: &str) -> String {
-    find_addresses(text)
-        .into_iter()
-        .map(|f| f.address)
-        .find(|a| a.eq_ignore_ascii_case(lower))
-        .unwrap_or_else(|| lower.to_string())
 }
 
 #[cfg(test)]

@@ -121,6 +121,11 @@ fn hostile_inputs_stay_bounded() {
         addresses.extend_from_slice(b"a.b@c.example\n");
     }
     check("a million address lines", &addresses, limit);
+    let mut distinct = b"From: postmaster@x.example\r\nSubject: failure notice\r\n\r\n".to_vec();
+    for i in 0..200_000 {
+        distinct.extend_from_slice(format!("u{i}@c.example v{i}@d.example\n").as_bytes());
+    }
+    check("400 000 distinct addresses", &distinct, limit);
 
     // Deeply nested multiparts and messages.
     let mut nested = Vec::new();
