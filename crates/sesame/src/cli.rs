@@ -55,6 +55,9 @@ enum Command {
     Bounce {
         #[command(subcommand)]
         command: BounceCommand,
+        /// Accepted like every command's, and unused: parsing reads no config.
+        #[command(flatten)]
+        _config: ConfigArg,
     },
     /// Review templates of accounts that have template review on.
     Template {
@@ -142,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bounce {
             command: BounceCommand::Parse { files },
+            ..
         } => bounce_parse(&files),
         Command::Template { command, config } => {
             let config = load_config(&config)?;
