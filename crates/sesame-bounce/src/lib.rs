@@ -271,7 +271,8 @@ fn read_dsn(view: &View, dsn: &[dsn::DsnRecipient]) -> Report {
             Some(comment) => format!("{diagnostic} {comment}"),
             None => diagnostic.clone(),
         };
-        let mut kind = patterns::classify_in_context(status.as_deref(), &judged, &context);
+        let command = patterns::command_for(address.as_deref(), &diagnostic, &context);
+        let mut kind = patterns::classify_after(status.as_deref(), &judged, command);
         if r.action.as_deref() == Some("delayed")
             && kind == Kind::Hard
             && !status_is_permanent(&status)
@@ -357,7 +358,7 @@ fn read_text(view: &View, guess_from_to: bool) -> Report {
     let mut judged: std::collections::HashMap<(String, Option<patterns::Command>), Judged> =
         std::collections::HashMap::new();
     for r in found {
-        let command = patterns::smtp_command(&r.context);
+        let command = patterns::command_for(Some(&r.address), &r.diagnostic, &r.context);
         let (status, kind) = judged
             .entry((r.diagnostic.clone(), command))
             .or_insert_with(|| {

@@ -70,6 +70,10 @@ const MAILBOX_FULL: &[&str] = &[
     "is full and cannot accept",
     "inbox is full",
     "mailbox has reached",
+    "mailbox size exceeded",
+    "insufficient storage",
+    "exceeded its storage",
+    "storage limit",
 ];
 
 /// Phrases that say a mailbox exists but is switched off.
@@ -100,6 +104,9 @@ const SUSPEND: &[&str] = &[
     "is disabled",
     "account is locked",
     "suspended",
+    "account is not active",
+    "mailbox is frozen",
+    "account has been closed",
 ];
 
 /// Phrases about the sender, its host, its authentication or its content, about rate limits and
@@ -220,6 +227,10 @@ const POLICY: &[&str] = &[
     "starttls",
     "tls required",
     "encryption required",
+    "sender denied",
+    "not permitted",
+    "prohibited",
+    "greylist",
 ];
 
 /// Phrases for temporary trouble: time-outs, network errors, expiry, full or failing systems.
@@ -325,6 +336,8 @@ const HAS_MOVED: &[&str] = &[
     "no longer valid",
     "user has moved",
     "mailbox has moved",
+    "address has been replaced",
+    "has been replaced by",
 ];
 
 /// Phrases that say the mailbox does not exist.
@@ -397,6 +410,11 @@ const USER_UNKNOWN: &[&str] = &[
     "user invalid",
     "user doesn't have a",
     "user does not have a",
+    "user is unknown",
+    "wasn't found at",
+    "was not found at",
+    "unknown or invalid",
+    "no account by that name",
 ];
 
 /// Decides hard or soft for one failed recipient from its status code and diagnostic text.
@@ -481,6 +499,25 @@ fn has_reply_code(text: &str) -> bool {
                 .get(i + 3)
                 .is_none_or(|&b| !(b.is_ascii_alphanumeric() || b == b'.'))
     })
+}
+
+/// The SMTP command a refusal of `address` answered: what the wording says (see
+/// [`smtp_command`]), else RCPT when the reply names the recipient the way servers answer RCPT
+/// TO ("550 <a@b.example>: User unknown", "550 <a@b.example>... User unknown").
+pub(crate) fn command_for(
+    address: Option<&str>,
+    diagnostic: &str,
+    context: &str,
+) -> Option<Command> {
+    if let Some(command) = smtp_command(context) {
+        return Some(command);
+    }
+    let address = address?.to_ascii_lowercase();
+    let lower = crate::fields::truncate_at_char(diagnostic, MAX_JUDGED).to_ascii_lowercase();
+    let echoed = [":", "..."]
+        .iter()
+        .any(|end| lower.contains(&format!("<{address}>{end}")));
+    echoed.then_some(Command::Rcpt)
 }
 
 /// The SMTP command a refusal answered, as far as the text tells.
@@ -806,6 +843,25 @@ mod tests {
             Some("5.4.1"),
             "550 5.4.1 Recipient address rejected: Access denied",
             Kind::Hard,
+        );
+    }
+
+    #[test]
+    fn command_from_wording_or_echoed_recipient() {
+        let rcpt = Some(Command::Rcpt);
+        assert_eq!(
+            command_for(None, "", "550 x (in reply to RCPT TO command)"),
+            rcpt
+        );
+        assert_eq!(
+            command_for(None, "", "after end of data: 550 x"),
+            Some(Command::Data)
+        );
+        let echoed = "550 <A@b.example>: User unknown";
+        assert_eq!(command_for(Some("a@b.example"), echoed, echoed), rcpt);
+        assert_eq!(
+            command_for(Some("a@b.example"), "550 : User unknown", ""),
+            None
         );
     }
 
