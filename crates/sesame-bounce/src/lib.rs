@@ -13,6 +13,8 @@ mod fields;
 mod message;
 mod patterns;
 mod ses;
+mod signs;
+mod status;
 mod text;
 
 use std::collections::HashSet;
@@ -189,10 +191,10 @@ fn read(view: &View, guess_from_to: bool) -> Report {
     if !dsn.is_empty() {
         return read_dsn(view, &dsn);
     }
-    if is_auto_reply(view) && !looks_like_bounce(view) {
+    if signs::is_auto_reply(view) && !signs::looks_like_bounce(view) {
         return Report::empty();
     }
-    if !looks_like_bounce(view) {
+    if !signs::looks_like_bounce(view) {
         return Report::empty();
     }
     read_text(view, guess_from_to)
@@ -265,7 +267,7 @@ fn read_dsn(view: &View, dsn: &[dsn::DsnRecipient]) -> Report {
             context.push(' ');
             context.push_str(&said.context);
         }
-        let status = patterns::choose_status(r.status.as_deref(), &diagnostic);
+        let status = status::choose_status(r.status.as_deref(), &diagnostic);
         // The Status field's comment ("5.2.1 (mailbox disabled)") is part of the diagnosis.
         let judged = match &r.status_comment {
             Some(comment) => format!("{diagnostic} {comment}"),
@@ -362,7 +364,7 @@ fn read_text(view: &View, guess_from_to: bool) -> Report {
         let (status, kind) = judged
             .entry((r.diagnostic.clone(), command))
             .or_insert_with(|| {
-                let status = patterns::choose_status(None, &r.diagnostic);
+                let status = status::choose_status(None, &r.diagnostic);
                 let kind = patterns::classify_after(status.as_deref(), &r.diagnostic, command);
                 (status, kind)
             })
@@ -463,123 +465,6 @@ fn has_line_starting(text: &str, prefix: &str) -> bool {
             && l.is_char_boundary(prefix.len())
             && l[..prefix.len()].eq_ignore_ascii_case(prefix)
     })
-}
-
-/// RFC 3834 auto-replies and vacation notices (checked only when no report part is present).
-fn is_auto_reply(view: &View) -> bool {
-    let auto_submitted = view
-        .header("auto-submitted")
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("auto-replied"));
-    let marked = [
-        "x-autoreply",
-        "x-autorespond",
-        "x-autoresponder",
-        "x-vacation",
-    ]
-    .iter()
-    .any(|h| view.header(h).is_some())
-        || view
-            .header("precedence")
-            .is_some_and(|v| v.eq_ignore_ascii_case("auto_reply"));
-    let subject = view.subject.to_ascii_lowercase();
-    let subject_says = [
-        "auto:",
-        "auto reply",
-        "auto-reply",
-        "autoreply",
-        "automatic reply",
-        "automatische antwort",
-        "out of office",
-        "out of the office",
-        "vacation",
-        "away from",
-        "absence",
-        "abwesenheit",
-    ]
-    .iter()
-    .any(|s| subject.contains(s));
-    auto_submitted || marked || subject_says
-}
-
-/// True when the sender, subject or opening words say "delivery failed".
-fn looks_like_bounce(view: &View) -> bool {
-    if view.header("x-failed-recipients").is_some() || view.content_type == "multipart/report" {
-        return true;
-    }
-    let from = view.header("from").unwrap_or_default().to_ascii_lowercase();
-    let from_daemon = [
-        "mailer-daemon",
-        "mailer_daemon",
-        "mailerdaemon",
-        "mail-daemon",
-        "maildaemon",
-        "postmaster",
-        "mail delivery",
-        "mail.delivery",
-        "delivery subsystem",
-        "ndr administrator",
-    ]
-    .iter()
-    .any(|s| from.contains(s));
-    if from_daemon {
-        return true;
-    }
-    let subject = view.subject.to_ascii_lowercase();
-    const SUBJECT: &[&str] = &[
-        "undeliver",
-        "undelivered",
-        "delivery fail",
-        "delivery status notification",
-        "failure notice",
-        "returned mail",
-        "returned to sender",
-        "returning message",
-        "delivery failure",
-        "failed delivery",
-        "failure delivery",
-        "could not be delivered",
-        "non-delivery",
-        "nondelivery",
-        "non delivery",
-        "delivery problem",
-        "mail system error",
-        "not delivered",
-        "delivery notification",
-        "has failed",
-        "error sending",
-        "mail failure",
-        "delayed",
-        "loop alert",
-    ];
-    if SUBJECT.iter().any(|s| subject.contains(s)) {
-        return true;
-    }
-    let opening = view
-        .texts
-        .first()
-        .map(|t| fields::truncate_at_char(t, 4096).to_ascii_lowercase())
-        .unwrap_or_default();
-    const OPENING: &[&str] = &[
-        "could not be delivered",
-        "couldn't be delivered",
-        "undeliverable",
-        "unable to deliver",
-        "was not delivered",
-        "did not reach",
-        "delivery failed",
-        "delivery has failed",
-        "failed permanently",
-        "permanent error",
-        "permanent failure",
-        "not be delivered",
-        "delivery to the following",
-        "error delivering",
-        "trouble delivering",
-        "could not deliver",
-        "has not yet been delivered",
-        "delivery failure",
-    ];
-    OPENING.iter().any(|s| opening.contains(s))
 }
 
 #[cfg(test)]

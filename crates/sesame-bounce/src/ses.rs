@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use crate::patterns::{choose_status, classify};
+use crate::patterns::classify;
+use crate::status::choose_status;
 use crate::{Kind, Original, Recipient, Report};
 
 /// Largest JSON document parsed.
