@@ -8,6 +8,7 @@
 //! lines, timeouts, TLS), the session state machine and the replies.
 
 pub mod auth;
+pub mod command;
 pub mod io;
 pub mod reply;
 mod session;

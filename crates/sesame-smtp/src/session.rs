@@ -15,13 +15,12 @@ use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Request};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::command::{self, Data, DataDecoder, MAX_DATA_LINE, printable};
 use crate::io::{Conn, Line, ReadError, Stream, handshake};
 use crate::{Role, Service, auth, reply};
 
 /// Longest command line (RFC 5321 allows 512; AUTH responses can be longer).
 const MAX_COMMAND_LINE: usize = 4096;
-/// Longest line of a message (SES-REFERENCE §11), line ending excluded.
-const MAX_DATA_LINE: usize = 2000;
 /// Commands refused before the session is closed.
 const MAX_ERRORS: u32 = 10;
 /// Failed AUTH attempts in one session before it is closed.
@@ -146,9 +145,9 @@ impl Session {
     }
 
     async fn command(&mut self, line: &[u8]) -> Step {
-        let request = match Request::parse(&mut line.iter()) {
-            Ok(request) => request.into_owned(),
-            Err(e) => return self.refuse(&parse_error_reply(&e)),
+        let request = match command::parse(line) {
+            Ok(request) => request,
+            Err(refusal) => return self.refuse(&refusal),
         };
         match request {
             Request::Ehlo { host } => self.ehlo(&host),
@@ -593,79 +592,17 @@ impl Session {
     }
 }
 
-/// How a DATA section ended.
-enum Data {
-    Message(Vec<u8>),
-    TooBig,
-    LongLine,
-}
-
-/// Reads a DATA section up to the end-of-data sequence, undoing dot-stuffing. As Postfix
-/// does ("normalize"), a line ending in a bare LF is taken as if it ended in CRLF, but only
-/// `<CR><LF>.<CR><LF>` ends the data: a `.` line after a bare LF, or ending in one, is
-/// content, so no message can be smuggled past the end as another SMTP server would read
-/// it. The whole section is always read, so the session stays in step, but a refused one is
-/// not kept.
+/// Reads a DATA section through the decoder, one bounded line at a time.
 async fn read_data(conn: &mut Conn) -> Result<Data, ReadError> {
-    let mut body: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let (mut too_big, mut long_line) = (false, false);
-    let mut after_crlf = true;
+    let mut decoder = DataDecoder::new(MAX_SMTP_MESSAGE_BYTES);
     loop {
-        let line = match conn.read_line(MAX_DATA_LINE + 2).await? {
-            Line::Complete(line) => line,
-            Line::TooLong => {
-                // The message is refused whatever follows, so its ending does not matter.
-                long_line = true;
-                after_crlf = true;
-                continue;
+        match conn.read_line(MAX_DATA_LINE + 2).await? {
+            Line::Complete(line) => {
+                if decoder.line(&line) {
+                    return Ok(decoder.finish());
+                }
             }
-        };
-        if after_crlf && line == b".\r\n" {
-            break;
-        }
-        after_crlf = line.ends_with(b"\r\n");
-        let content = line.strip_prefix(b".").unwrap_or(&line);
-        let text = content.strip_suffix(b"\n").unwrap_or(content);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if body.len() + text.len() + 2 > MAX_SMTP_MESSAGE_BYTES {
-            too_big = true;
-        }
-        if !(too_big || long_line) {
-            body.extend_from_slice(text);
-            body.extend_from_slice(b"\r\n");
+            Line::TooLong => decoder.overlong_line(),
         }
     }
-    Ok(if too_big {
-        Data::TooBig
-    } else if long_line {
-        Data::LongLine
-    } else {
-        Data::Message(body)
-    })
-}
-
-fn parse_error_reply(error: &smtp_proto::Error) -> String {
-    use smtp_proto::Error;
-    match error {
-        Error::UnknownCommand | Error::NeedsMoreData { .. } => {
-            "500 5.5.1 Command unrecognized".into()
-        }
-        Error::InvalidSenderAddress => "501 5.1.7 Bad sender address syntax".into(),
-        Error::InvalidRecipientAddress => "501 5.1.3 Bad recipient address syntax".into(),
-        Error::SyntaxError { syntax } => format!("501 5.5.4 Syntax: {syntax}"),
-        Error::InvalidParameter { param } => format!("501 5.5.4 Invalid parameter {param:?}"),
-        Error::UnsupportedParameter { param } => {
-            format!("555 5.5.4 Unsupported parameter {:?}", printable(param))
-        }
-        Error::ResponseTooLong => "500 5.5.2 Line too long".into(),
-        Error::InvalidResponse { .. } => "500 5.5.1 Command unrecognized".into(),
-    }
-}
-
-/// A client's string fit to echo in a reply: printable ASCII, at most 100 characters.
-fn printable(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii_graphic() || *c == ' ')
-        .take(100)
-        .collect()
 }
