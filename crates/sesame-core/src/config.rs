@@ -31,6 +31,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub delivery: DeliveryConfig,
     pub sending: SendingConfig,
+    pub events: EventsConfig,
 }
 
 /// `[storage]`: where accounts, domains and messages live.
@@ -236,6 +237,36 @@ impl Default for SendingConfig {
     }
 }
 
+/// `[events]` (extension): how event callbacks (webhooks) are posted and retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Waits between tries of a callback that failed (non-2xx, timeout, refused); the last
+    /// step repeats until `give_up_after`.
+    #[serde(deserialize_with = "durations")]
+    pub retry_schedule: Vec<Duration>,
+    /// An event not accepted this long after it happened is dropped (and logged).
+    #[serde(deserialize_with = "duration")]
+    pub give_up_after: Duration,
+    /// How long one POST may take, connection included.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// POSTs in flight at once, over all receivers.
+    pub concurrency: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        EventsConfig {
+            retry_schedule: vec![s(10), s(30), s(60), s(300), s(900), s(3600)],
+            give_up_after: s(24 * 3600),
+            timeout: s(10),
+            concurrency: 16,
+        }
+    }
+}
+
 impl Config {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -279,6 +310,15 @@ impl Config {
         }
         if self.delivery.retry_schedule.is_empty() {
             return Err("key `delivery.retry_schedule`: needs at least one duration".into());
+        }
+        if self.events.retry_schedule.is_empty() {
+            return Err("key `events.retry_schedule`: needs at least one duration".into());
+        }
+        if self.events.timeout.is_zero() {
+            return Err("key `events.timeout`: must be more than zero".into());
+        }
+        if self.events.concurrency == 0 {
+            return Err("key `events.concurrency`: must be at least 1".into());
         }
         if self.sending.dkim_selector.is_empty()
             || !self
@@ -462,6 +502,15 @@ return_path_domain = "bounces.sesame.localhost"
         check_err("[api]\ntime_zone = \"Mars/Olympus\"\n", "api.time_zone");
         check_err("[bogus]\n", "bogus");
         check_err("[storage]\nurl = \"mysql://x\"\n", "storage.url");
+        check_err("[events]\nretry_schedule = []\n", "events.retry_schedule");
+        check_err("[events]\nretry = [\"1s\"]\n", "retry");
+    }
+
+    #[test]
+    fn events_retry_schedule() {
+        let config = Config::parse("[events]\nretry_schedule = [\"1s\", \"2s\"]\n").unwrap();
+        assert_eq!(config.events.retry_schedule[1], Duration::from_secs(2));
+        assert_eq!(config.events.give_up_after, Duration::from_secs(86_400));
     }
 
     #[test]

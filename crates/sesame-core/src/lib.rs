@@ -1,9 +1,10 @@
 //! Sesame's vocabulary, shared by every other crate: the configuration, checked strings
-//! (`DomainName`, `EmailAddress`, `Sender`), reputation levels and template syntax.
+//! (`DomainName`, `EmailAddress`, `Sender`), reputation levels, template syntax and event kinds.
 //! It performs no I/O beyond reading the config file it is pointed at.
 
 pub mod address;
 pub mod config;
+pub mod event;
 pub mod reputation;
 pub mod template;
 pub mod time;

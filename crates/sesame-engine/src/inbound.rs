@@ -215,7 +215,11 @@ async fn record(
             } else {
                 reason.trim().to_string()
             };
-            store.record_late_bounce(delivery.id, &reason, now).await?;
+            // Queues the bounce event (bounceType from the kind) in the same transaction.
+            let hard = recipient.kind == Kind::Hard;
+            store
+                .record_late_bounce(delivery.id, &reason, hard, now)
+                .await?;
             if recipient.kind == Kind::Hard {
                 store
                     .add_black(

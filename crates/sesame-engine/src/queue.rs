@@ -1,8 +1,8 @@
 //! The queue worker: leases due deliveries, groups them by recipient domain, delivers each
 //! group over one SMTP connection (`delivery::deliver_batch`) and records every outcome.
 //! Never holds a transaction across network I/O: lease in one statement, deliver, record
-//! each attempt in another. A worker that dies leaves leases that expire; a worker told to
-//! stop hands its leases back.
+//! each attempt in another (which also queues the attempt's event and bumps the statistics).
+//! A worker that dies leaves leases that expire; a worker told to stop hands its leases back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -173,7 +173,7 @@ impl Worker {
             Outcome::Deferred(reason) => {
                 let age = now - delivery.created_at;
                 if age >= self.settings.max_queue_lifetime.as_secs() as i64 {
-                    Attempt::Bounced {
+                    Attempt::Expired {
                         reason: format!("gave up after {age}s in the queue: {reason}"),
                     }
                 } else {
@@ -204,7 +204,7 @@ impl Worker {
                         )
                         .await?;
                 }
-                Attempt::Bounced { reason }
+                Attempt::Bounced { reason, hard }
             }
         };
         let kept = self

@@ -1,10 +1,14 @@
 //! What the world tells us after delivery: a bounce (DSN) that arrives by mail marks its
 //! delivery bounced; a complaint (ARF report) is kept for GetAbuseReport and marks its
 //! delivery complained. Deliveries are found by id (the Return-Path names it) or by the
-//! original message's Message-ID and recipient.
+//! original message's Message-ID and recipient. Each change queues its event (bounce,
+//! spamreport) and moves the statistics counters in its own transaction (`events`).
 
 use sqlx::FromRow;
 
+use sesame_core::event::EventKind;
+
+use crate::events::{StatDelta, bump_stats, domain_of, event_of, queue_event};
 use crate::queue::deliver_status;
 use crate::{Result, Store, on_pool};
 
@@ -22,6 +26,10 @@ pub struct DeliveryInfo {
     pub from_address: String,
     pub subject: String,
     pub template_id: Option<i64>,
+    /// When the message was submitted (`sentTimestamp` of its events).
+    pub sent_at: i64,
+    /// Start of the request's day: the statistics row the delivery counts in.
+    pub stat_day: i64,
 }
 
 /// A complaint to record.
@@ -65,9 +73,10 @@ pub struct ComplaintQuery<'a> {
     pub limit: i64,
 }
 
-const INFO_SELECT: &str = "SELECT d.id, d.account_id, d.recipient, d.recipient_domain, \
+pub(crate) const INFO_SELECT: &str = "SELECT d.id, d.account_id, d.recipient, d.recipient_domain, \
      d.deliver_status, d.delivered_at, m.message_id, m.header_message_id, m.from_address, \
-     m.subject, m.template_id FROM deliveries d JOIN messages m ON m.id = d.message_row";
+     m.subject, m.template_id, m.created_at AS sent_at, m.stat_day \
+     FROM deliveries d JOIN messages m ON m.id = d.message_row";
 
 const COMPLAINT_FILTER: &str = "WHERE account_id = $1 AND complain_time >= $2 AND complain_time < $3 \
      AND ($4 = '' OR from_domain = $4) AND ($5 = '' OR original_mail_from = $5) \
@@ -108,28 +117,64 @@ impl Store {
 
     /// Marks an accepted delivery bounced after the fact (a DSN by mail). A delivery still in
     /// the queue stops being retried. Returns false when there was nothing to mark.
+    ///
+    /// Statistics: a delivery counts once, as its status says. A bounce after "delivered"
+    /// moves the count from delivered to bounced; a second bounce of a bounced delivery only
+    /// updates the reason and reports no new event.
     pub async fn record_late_bounce(
         &self,
         delivery_id: i64,
         reason: &str,
+        hard: bool,
         now: i64,
     ) -> Result<bool> {
         let reason: String = reason.chars().take(1000).collect();
-        let n = on_pool!(self, pool => {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Touch the row first: this takes its write lock (PostgreSQL's row lock, SQLite's
+            // database lock), so the status read next cannot change before the update.
+            let touched = sqlx::query(
+                "UPDATE deliveries SET updated_at = updated_at WHERE id = $1 AND send_status = 0",
+            )
+            .bind(delivery_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if touched == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let info: DeliveryInfo =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{INFO_SELECT} WHERE d.id = $1")))
+                    .bind(delivery_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             sqlx::query(
                 "UPDATE deliveries SET deliver_status = $1, deliver_message = $2, due_at = NULL, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $3 \
-                 WHERE id = $4 AND send_status = 0",
+                 lease_owner = NULL, lease_until = NULL, updated_at = $3 WHERE id = $4",
             )
             .bind(deliver_status::BOUNCED)
             .bind(&reason)
             .bind(now)
             .bind(delivery_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n > 0)
+            .execute(&mut *tx)
+            .await?;
+            if info.deliver_status != deliver_status::BOUNCED {
+                let delta = StatDelta {
+                    delivered: if info.deliver_status == deliver_status::DELIVERED { -1 } else { 0 },
+                    bounced: 1,
+                    ..StatDelta::default()
+                };
+                bump_stats!(tx, info.account_id, info.stat_day, domain_of(&info.from_address),
+                    &info.recipient_domain, &delta);
+                let mut event = event_of(&info, EventKind::Bounce, now);
+                event.reason = Some(&reason);
+                event.hard_bounce = Some(hard);
+                queue_event!(tx, &event, now);
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// Records a complaint and marks its delivery complained, in one transaction. A second
@@ -180,6 +225,8 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            let event = event_of(d, EventKind::SpamReport, now);
+            queue_event!(tx, &event, now);
             tx.commit().await?;
         });
         Ok(true)

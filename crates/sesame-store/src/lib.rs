@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod crypto;
 pub mod domains;
+pub mod events;
 pub mod inbound;
 pub mod queue;
 pub mod senders;

@@ -4,9 +4,16 @@
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several processes can share the work), deliver
 //! with no transaction open, and record each outcome in another short statement that only
 //! the lease owner can make. A lease that expires (crashed worker) makes the row due again.
+//! `enqueue` and `record_attempt` also queue the events they cause and bump the statistics
+//! counters in their own transactions (see `events`).
 
+use std::collections::BTreeMap;
+
+use sesame_core::event::{Event, EventKind};
 use sqlx::FromRow;
 
+use crate::events::{StatDelta, bump_stats, domain_of, event_of, queue_event};
+use crate::inbound::{DeliveryInfo, INFO_SELECT};
 use crate::{Backend, Result, Store, on_pool};
 
 /// Delivery status as the API shows it (`DeliverStatus`).
@@ -65,8 +72,14 @@ pub enum Attempt {
         reason: String,
         retry_at: i64,
     },
-    /// Final failure (5xx, or deferred past the queue lifetime).
+    /// Final refusal by the remote side (5xx); `hard` when the address is bad.
     Bounced {
+        reason: String,
+        hard: bool,
+    },
+    /// Deferred past the queue lifetime: given up. The status shows bounced (3) and counts as
+    /// bounced; the event is `dropped` (Tencent's "not sent").
+    Expired {
         reason: String,
     },
 }
@@ -120,8 +133,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             let (row,): (i64,) = sqlx::query_as(
                 "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
-                 subject, template_id, trigger_type, body, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                 subject, template_id, trigger_type, body, created_at, stat_day) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             )
             .bind(message.account_id)
             .bind(message.message_id)
@@ -133,6 +146,7 @@ impl Store {
             .bind(message.trigger_type)
             .bind(message.body)
             .bind(now)
+            .bind(message.day)
             .fetch_one(&mut *tx)
             .await?;
             for delivery in deliveries {
@@ -155,6 +169,38 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            }
+            // Statistics: every recipient is a request; accepted ones count as accepted.
+            let mut by_domain: BTreeMap<&str, StatDelta> = BTreeMap::new();
+            for delivery in deliveries {
+                let delta = by_domain.entry(delivery.recipient_domain).or_default();
+                delta.requests += 1;
+                delta.accepted += i64::from(delivery.send_status == 0);
+            }
+            let from_domain = domain_of(message.from_address);
+            for (rcpt_domain, delta) in &by_domain {
+                bump_stats!(tx, message.account_id, message.day, from_domain, *rcpt_domain, delta);
+            }
+            // Recipients refused at submit (black list, frequency) are dropped now.
+            for delivery in deliveries.iter().filter(|d| d.send_status != 0) {
+                let event = Event {
+                    kind: EventKind::Dropped,
+                    email: delivery.recipient,
+                    bulk_id: message.message_id,
+                    header_message_id: message.header_message_id,
+                    timestamp: now,
+                    sent_timestamp: now,
+                    account_id: message.account_id,
+                    from: message.from_address,
+                    subject: message.subject,
+                    template_id: message.template_id,
+                    task_id: None,
+                    reason: Some(delivery.deliver_message),
+                    hard_bounce: None,
+                    link: None,
+                    user_agent: None,
+                };
+                queue_event!(tx, &event, now);
             }
             let n_accepted = deliveries.iter().filter(|d| d.send_status == 0).count() as i64;
             for (scope, scope_id) in [("account", message.account_id), ("domain", message.domain_id)] {
@@ -227,8 +273,9 @@ impl Store {
         Ok(row.map(|(body,)| body))
     }
 
-    /// Records an attempt of a delivery leased by `owner`. Returns false when the lease was
-    /// lost (expired and taken by another worker): the outcome is then not recorded.
+    /// Records an attempt of a delivery leased by `owner`, with its event and statistics, in
+    /// one transaction. Returns false when the lease was lost (expired and taken by another
+    /// worker, or a DSN bounced the delivery meanwhile): the outcome is then not recorded.
     pub async fn record_attempt(
         &self,
         delivery_id: i64,
@@ -246,11 +293,14 @@ impl Store {
                 Some(*retry_at),
                 None,
             ),
-            Attempt::Bounced { reason } => (deliver_status::BOUNCED, reason.as_str(), None, None),
+            Attempt::Bounced { reason, .. } | Attempt::Expired { reason } => {
+                (deliver_status::BOUNCED, reason.as_str(), None, None)
+            }
         };
         let message: String = message.chars().take(1000).collect();
-        let n = on_pool!(self, pool => {
-            sqlx::query(
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
                 "UPDATE deliveries SET deliver_status = $1, deliver_message = $2, due_at = $3, \
                  delivered_at = $4, n_attempts = n_attempts + 1, lease_owner = NULL, lease_until = NULL, \
                  updated_at = $5 WHERE id = $6 AND lease_owner = $7",
@@ -262,11 +312,50 @@ impl Store {
             .bind(now)
             .bind(delivery_id)
             .bind(owner)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(n > 0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            // A leased delivery is queued or deferred (final rows have no due time and are
+            // never leased), so its outcome is its first count.
+            let info: DeliveryInfo =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("{INFO_SELECT} WHERE d.id = $1")))
+                    .bind(delivery_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let (kind, delta) = match attempt {
+                Attempt::Delivered { .. } => (
+                    EventKind::Delivered,
+                    StatDelta { delivered: 1, ..StatDelta::default() },
+                ),
+                Attempt::Deferred { .. } => (EventKind::Deferred, StatDelta::default()),
+                Attempt::Bounced { .. } => (
+                    EventKind::Bounce,
+                    StatDelta { bounced: 1, ..StatDelta::default() },
+                ),
+                Attempt::Expired { .. } => (
+                    EventKind::Dropped,
+                    StatDelta { bounced: 1, ..StatDelta::default() },
+                ),
+            };
+            if delta.delivered != 0 || delta.bounced != 0 {
+                bump_stats!(tx, info.account_id, info.stat_day, domain_of(&info.from_address),
+                    &info.recipient_domain, &delta);
+            }
+            let mut event = event_of(&info, kind, now);
+            if !matches!(attempt, Attempt::Delivered { .. }) {
+                event.reason = Some(&message);
+            }
+            if let Attempt::Bounced { hard, .. } = attempt {
+                event.hard_bounce = Some(*hard);
+            }
+            queue_event!(tx, &event, now);
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// Hands back every lease of `owner` (graceful shutdown): the rows are due again at once.

@@ -3,6 +3,7 @@
 //! `SESAME_TEST_DATABASE_URL` names a server (each run in a fresh database).
 
 use sesame_store::domains::NewDkimKey;
+use sesame_store::events::{CallbackAddress, StatsQuery};
 use sesame_store::queue::{Attempt, NewDelivery, NewMessage, StatusQuery, deliver_status};
 use sesame_store::suppression::CustomQuery;
 use sesame_store::{ServerKey, Store, StoreError};
@@ -136,6 +137,7 @@ async fn story(store: &Store) {
     assert!(store.delete_template(a.account_id, id).await.unwrap());
 
     queue_story(store, a.account_id, b.account_id, domain.id, now).await;
+    events_story(store, a.account_id, b.account_id, domain.id, now).await;
 
     assert!(
         store
@@ -283,7 +285,15 @@ async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, no
     );
     assert!(
         !store
-            .record_attempt(bad.id, "w2", &Attempt::Bounced { reason: "x".into() }, now)
+            .record_attempt(
+                bad.id,
+                "w2",
+                &Attempt::Bounced {
+                    reason: "x".into(),
+                    hard: true
+                },
+                now
+            )
             .await
             .unwrap(),
         "only the lease owner records"
@@ -460,4 +470,238 @@ async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, no
             .unwrap(),
         2
     );
+}
+
+/// Callbacks, the outbox and the statistics counters: events are queued by the state
+/// changes themselves, only for accounts with a callback, and counters follow statuses.
+async fn events_story(store: &Store, account: i64, other: i64, domain_id: i64, now: i64) {
+    let sender = "noreply@mail.example.test";
+    // Callbacks: the first makes the secret (shown once), the sender level wins.
+    let secret = store
+        .set_callback_address(account, "", "http://hooks.test/account", now)
+        .await
+        .unwrap()
+        .expect("the first callback makes the secret");
+    assert!(secret.len() > 32);
+    assert_eq!(
+        store.callback_secret(account).await.unwrap(),
+        Some(secret.clone())
+    );
+    assert!(
+        store
+            .set_callback_address(account, sender, "http://hooks.test/sender", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.callback_addresses(account).await.unwrap(),
+        vec![
+            CallbackAddress {
+                sender: String::new(),
+                url: "http://hooks.test/account".into()
+            },
+            CallbackAddress {
+                sender: sender.into(),
+                url: "http://hooks.test/sender".into()
+            },
+        ]
+    );
+    assert!(store.callback_addresses(other).await.unwrap().is_empty());
+    assert!(store.callback_secret(other).await.unwrap().is_none());
+    assert!(!store.delete_callback_address(other, "").await.unwrap());
+    let rotated = store.rotate_callback_secret(account, now).await.unwrap();
+    assert_ne!(rotated, secret);
+    assert_eq!(store.callback_secret(account).await.unwrap(), Some(rotated));
+    let before = store.pending_events(account).await.unwrap();
+
+    let day = now - 100;
+    let message = NewMessage {
+        account_id: account,
+        message_id: "qcloudses-30-1-date-x-events",
+        header_message_id: "ev@mail.example.test",
+        from_address: sender,
+        domain_id,
+        subject: "events",
+        template_id: Some(3),
+        trigger_type: 1,
+        body: b"signed",
+        day,
+    };
+    let deliveries = [
+        NewDelivery {
+            recipient: "a@ev.test",
+            recipient_domain: "ev.test",
+            send_status: 0,
+            deliver_message: "",
+        },
+        NewDelivery {
+            recipient: "b@ev.test",
+            recipient_domain: "ev.test",
+            send_status: 0,
+            deliver_message: "",
+        },
+        NewDelivery {
+            recipient: "c@other.test",
+            recipient_domain: "other.test",
+            send_status: 1007,
+            deliver_message: "black",
+        },
+    ];
+    store.enqueue(&message, &deliveries, now).await.unwrap();
+    // The refused recipient is dropped at once.
+    assert_eq!(store.pending_events(account).await.unwrap(), before + 1);
+    let leased = store.lease_due("ev", now, now + 60, 10).await.unwrap();
+    let mine: Vec<_> = leased
+        .iter()
+        .filter(|d| d.recipient.ends_with("@ev.test"))
+        .collect();
+    assert_eq!(mine.len(), 2);
+    let (a, b) = (mine[0], mine[1]);
+    assert!(
+        store
+            .record_attempt(
+                a.id,
+                "ev",
+                &Attempt::Delivered {
+                    reply: "250 ok".into()
+                },
+                now
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_attempt(
+                b.id,
+                "ev",
+                &Attempt::Bounced {
+                    reason: "550 5.1.1".into(),
+                    hard: true
+                },
+                now
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.pending_events(account).await.unwrap(), before + 3);
+    store.release_leases("ev").await.unwrap();
+
+    let stats = |from_domain: &'static str, rcpt_domain: &'static str| {
+        let query = StatsQuery {
+            account_id: account,
+            from_day: day,
+            until: day + 1,
+            from_domain,
+            rcpt_domain,
+        };
+        async move { store.statistics(&query).await.unwrap() }
+    };
+    let all = stats("", "").await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (
+            all[0].requests,
+            all[0].accepted,
+            all[0].delivered,
+            all[0].bounced
+        ),
+        (3, 2, 1, 1)
+    );
+    let ev = stats("mail.example.test", "ev.test").await;
+    assert_eq!((ev[0].requests, ev[0].accepted), (2, 2));
+    assert!(stats("nope.test", "").await.is_empty());
+
+    // A DSN after delivery moves the count; a second one changes nothing.
+    assert!(
+        store
+            .record_late_bounce(a.id, "5.1.1 gone", true, now + 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_late_bounce(a.id, "5.1.1 gone", true, now + 6)
+            .await
+            .unwrap()
+    );
+    let all = stats("", "").await;
+    assert_eq!((all[0].delivered, all[0].bounced), (0, 2));
+    assert_eq!(store.pending_events(account).await.unwrap(), before + 4);
+
+    // Without a callback, nothing is queued.
+    store.delete_callback_address(account, "").await.unwrap();
+    store
+        .delete_callback_address(account, sender)
+        .await
+        .unwrap();
+    store
+        .record_late_bounce(b.id, "again", false, now + 7)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_events(account).await.unwrap(), before + 4);
+
+    // The outbox: leased once, retried, sent.
+    let events = store
+        .lease_events("hook", now + 10, now + 40, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len() as i64, before + 4);
+    assert!(
+        store
+            .lease_events("hook2", now + 10, now + 40, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bodies: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect();
+    let kinds: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &kinds[kinds.len() - 4..],
+        ["dropped", "delivered", "bounce", "bounce"]
+    );
+    assert_eq!(events.last().unwrap().url, "http://hooks.test/sender");
+    let first = &events[events.len() - 4];
+    assert!(
+        !store.event_sent(first.id, "hook2").await.unwrap(),
+        "only the lease owner"
+    );
+    assert!(
+        store
+            .event_failed(first.id, "hook", "HTTP 500", Some(now + 20))
+            .await
+            .unwrap()
+    );
+    for e in &events[..events.len() - 4] {
+        store.event_sent(e.id, "hook").await.unwrap();
+    }
+    for e in &events[events.len() - 3..] {
+        assert!(store.event_sent(e.id, "hook").await.unwrap());
+    }
+    assert!(
+        store
+            .lease_events("hook", now + 15, now + 40, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retried = store
+        .lease_events("hook", now + 20, now + 50, 100)
+        .await
+        .unwrap();
+    assert_eq!((retried.len(), retried[0].n_attempts), (1, 1));
+    assert!(
+        store
+            .event_failed(retried[0].id, "hook", "gave up", None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.pending_events(account).await.unwrap(), 0);
 }
