@@ -1,7 +1,8 @@
 //! The work behind the API and SMTP front ends: sender-domain identities (DKIM keys, DNS
-//! verification, the periodic re-check), and later the queue, delivery, events and webhooks.
-//! Holds no HTTP or SMTP protocol knowledge; never holds a database transaction across
-//! network I/O.
+//! verification, the periodic re-check), submission, the queue and delivery, inbound feedback,
+//! and the webhook worker that posts events.
+//! Knows no API or SMTP-server protocol (only the SMTP client of delivery and the HTTP
+//! client of webhooks); never holds a database transaction across network I/O.
 
 pub mod delivery;
 pub mod identity;
@@ -9,3 +10,4 @@ pub mod inbound;
 pub mod queue;
 pub mod submit;
 pub mod verify;
+pub mod webhooks;

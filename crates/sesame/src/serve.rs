@@ -1,4 +1,5 @@
-//! `sesame serve`: opens storage, binds every listener, prints `sesame ready`, runs until
+//! `sesame serve`: opens storage, binds every listener, prints `sesame ready`, runs the
+//! workers (re-checks, delivery queue, webhooks) until
 //! SIGTERM or SIGINT, then stops accepting, lets in-flight work finish and exits 0.
 
 use std::sync::Arc;
@@ -38,6 +39,11 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         queue_wakeup.clone(),
     ));
     let worker = delivery_worker(&config, store.clone(), queue_wakeup.clone())?;
+    let webhooks = sesame_engine::webhooks::WebhookWorker::new(
+        store.clone(),
+        sesame_engine::webhooks::WebhookSettings::from(&config.events),
+    )
+    .map_err(|e| anyhow::anyhow!("setting up the webhook HTTP client: {e}"))?;
     let smtp = Arc::new(sesame_smtp::Service {
         store: store.clone(),
         config: config.clone(),
@@ -95,6 +101,8 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         cancel.clone(),
     ));
     tracker.spawn(worker.run(cancel.clone()));
+    // Its own task: a slow callback receiver never holds up mail delivery.
+    tracker.spawn(webhooks.run(cancel.clone()));
     tracker.close();
 
     tracing::info!(
