@@ -2,11 +2,13 @@
 //! module maps action names to handlers and holds the few helpers they share. Handlers see
 //! only their caller's account: every store call passes `caller.account_id`.
 
+mod create_callback_address;
 mod create_custom_blacklist;
 mod create_email_address;
 mod create_email_identity;
 mod create_email_template;
 mod delete_black_list;
+mod delete_callback_address;
 mod delete_custom_black_list;
 mod delete_email_address;
 mod delete_email_identity;
@@ -15,11 +17,14 @@ mod get_abuse_report;
 mod get_email_identity;
 mod get_email_template;
 mod get_send_email_status;
+mod get_statistics_report;
 mod list_black_email_address;
+mod list_callback_addresses;
 mod list_custom_blacklist;
 mod list_email_address;
 mod list_email_identities;
 mod list_email_templates;
+mod rotate_callback_secret;
 mod send_email;
 mod update_custom_black_list;
 mod update_email_identity;
@@ -67,15 +72,19 @@ pub enum Action {
     UpdateCustomBlackList,
     DeleteCustomBlackList,
     GetAbuseReport,
+    GetStatisticsReport,
+    CreateCallbackAddress,
+    ListCallbackAddresses,
+    DeleteCallbackAddress,
+    RotateCallbackSecret,
     /// One of the SES actions that later parts of Sesame serve (sending, lists, events).
     NotYetAvailable(&'static str),
 }
 
 /// The SES 2020-10-02 actions not served yet. They answer UnsupportedOperation, never a
 /// made-up success.
-const NOT_YET_AVAILABLE: [&str; 13] = [
+const NOT_YET_AVAILABLE: [&str; 12] = [
     "BatchSendEmail",
-    "GetStatisticsReport",
     "CreateReceiver",
     "CreateReceiverDetail",
     "CreateReceiverDetailWithData",
@@ -117,6 +126,11 @@ impl Action {
             "ListCustomBlacklist" => ListCustomBlacklist,
             "UpdateCustomBlackList" => UpdateCustomBlackList,
             "DeleteCustomBlackList" => DeleteCustomBlackList,
+            "GetStatisticsReport" => GetStatisticsReport,
+            "CreateCallbackAddress" => CreateCallbackAddress,
+            "ListCallbackAddresses" => ListCallbackAddresses,
+            "DeleteCallbackAddress" => DeleteCallbackAddress,
+            "RotateCallbackSecret" => RotateCallbackSecret,
             other => match NOT_YET_AVAILABLE.iter().find(|n| **n == other) {
                 Some(known) => NotYetAvailable(known),
                 None => return Err(ApiError::invalid_action(other)),
@@ -157,6 +171,11 @@ pub async fn dispatch(
         UpdateCustomBlackList => update_custom_black_list::handle(app, caller, params).await,
         DeleteCustomBlackList => delete_custom_black_list::handle(app, caller, params).await,
         GetAbuseReport => get_abuse_report::handle(app, caller, params).await,
+        GetStatisticsReport => get_statistics_report::handle(app, caller, params).await,
+        CreateCallbackAddress => create_callback_address::handle(app, caller, params).await,
+        ListCallbackAddresses => list_callback_addresses::handle(app, caller, params).await,
+        DeleteCallbackAddress => delete_callback_address::handle(app, caller, params).await,
+        RotateCallbackSecret => rotate_callback_secret::handle(app, caller, params).await,
         NotYetAvailable(name) => Err(ApiError::unsupported_operation(format!(
             "{name} is not available in this version of Sesame yet"
         ))),
