@@ -87,6 +87,23 @@ fn user_key(user: &str) -> String {
     format!("user:{}", user.to_ascii_lowercase())
 }
 
+/// Spends the time of one password check on a fixed hash, so that an unknown user name takes as
+/// long to refuse as a wrong password (no user enumeration by timing).
+pub fn verify_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = DUMMY.get_or_init(|| {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"sesame-dummy-salt").unwrap_or_else(|_| {
+            SaltString::from_b64("c2VzYW1lZHVtbXlzYWx0").expect("a valid constant salt")
+        });
+        argon2::Argon2::default()
+            .hash_password(b"not a password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    let _ = verify_password(hash, password);
+}
+
 /// Whether `password` matches an argon2 PHC hash. Costs CPU: call off the async threads.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
@@ -117,6 +134,20 @@ mod tests {
         assert_eq!(parse_plain(&encode("other\0user\0pw")), None);
         assert_eq!(parse_plain(&encode("no separators")), None);
         assert_eq!(parse_plain("!!not base64"), None);
+    }
+
+    #[test]
+    fn dummy_check_and_real_check() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        verify_nothing("anything");
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let hash = argon2::Argon2::default()
+            .hash_password(b"Secret12pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password(&hash, "Secret12pw"));
+        assert!(!verify_password(&hash, "Secret12px"));
+        assert!(!verify_password("not a hash", "Secret12pw"));
     }
 
     #[test]

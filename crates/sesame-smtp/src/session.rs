@@ -367,23 +367,28 @@ impl Session {
         user: &str,
         password: String,
     ) -> Result<Option<i64>, sesame_store::StoreError> {
-        let Some(address) = EmailAddress::parse(user) else {
-            return Ok(None);
+        let sender = match EmailAddress::parse(user) {
+            Some(address) => {
+                self.service
+                    .store
+                    .sender_by_address(&address.to_string())
+                    .await?
+            }
+            None => None,
         };
-        let sender = self
-            .service
-            .store
-            .sender_by_address(&address.to_string())
-            .await?;
-        let Some((account_id, hash)) =
-            sender.and_then(|s| s.smtp_password.map(|hash| (s.account_id, hash)))
-        else {
-            return Ok(None);
-        };
-        let matches = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
-        Ok(matches.then_some(account_id))
+        let known = sender.and_then(|s| s.smtp_password.map(|hash| (s.account_id, hash)));
+        let account = tokio::task::spawn_blocking(move || match known {
+            Some((account_id, hash)) => {
+                auth::verify_password(&hash, &password).then_some(account_id)
+            }
+            None => {
+                auth::verify_nothing(&password);
+                None
+            }
+        })
+        .await
+        .unwrap_or(None);
+        Ok(account)
     }
 
     async fn mail(&mut self, address: &str, size_too_big: bool) -> Step {
