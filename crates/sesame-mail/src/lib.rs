@@ -10,3 +10,4 @@ pub mod mime;
 pub mod render;
 pub mod return_path;
 pub mod sign;
+pub mod tracking;
