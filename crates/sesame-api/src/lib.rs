@@ -6,5 +6,6 @@
 pub mod actions;
 pub mod protocol;
 pub mod server;
+pub mod tracking;
 
 pub use server::{App, serve};

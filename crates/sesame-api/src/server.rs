@@ -52,6 +52,10 @@ impl App {
             mail_rate: Arc::new(sesame_engine::submit::MailRate::new(
                 config.sending.mail_rate,
             )),
+            links: Arc::new(sesame_engine::submit::LinkSettings::new(
+                &store,
+                &config.api.public_url,
+            )),
         };
         App {
             store,
@@ -70,6 +74,7 @@ impl App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", axum::routing::any(handle))
+        .merge(crate::tracking::routes())
         .fallback(not_found)
         .with_state(app)
 }

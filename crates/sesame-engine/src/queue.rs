@@ -85,8 +85,17 @@ impl Worker {
         let n = leased.len();
         let mut bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
         let mut groups: HashMap<String, Vec<LeasedDelivery>> = HashMap::new();
+        // A personalised delivery (its own tracking links) has its own copy.
+        let mut own_bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
         for delivery in leased {
-            if let std::collections::hash_map::Entry::Vacant(slot) =
+            if delivery.own_body {
+                match self.store.delivery_body(delivery.id).await? {
+                    Some(body) => {
+                        own_bodies.insert(delivery.id, Arc::from(body));
+                    }
+                    None => continue,
+                }
+            } else if let std::collections::hash_map::Entry::Vacant(slot) =
                 bodies.entry(delivery.message_row)
             {
                 match self.store.message_body(delivery.message_row).await? {
@@ -115,7 +124,10 @@ impl Worker {
                         &self.settings.return_path_domain,
                     ),
                     recipients: vec![d.recipient.clone()],
-                    body: bodies[&d.message_row].clone(),
+                    body: own_bodies
+                        .get(&d.id)
+                        .unwrap_or_else(|| &bodies[&d.message_row])
+                        .clone(),
                 })
                 .collect();
             let permit = semaphore

@@ -12,6 +12,7 @@ use sesame_core::{EmailAddress, reputation};
 use sesame_mail::mime::{AttachmentPart, Draft, Mailbox};
 use sesame_mail::render::{self, Escape};
 use sesame_mail::sign::DkimSigningKey;
+use sesame_mail::tracking::{self, LinkSigner, RecipientLinks};
 use sesame_mail::{attachment, dkim};
 use sesame_store::queue::{NewDelivery, NewMessage};
 use sesame_store::templates::status as template_status;
@@ -29,6 +30,8 @@ pub const MAX_PER_RECIPIENT_PER_HOUR: i64 = 10;
 pub const SEND_STATUS_FREQUENCY: i64 = 1006;
 /// SendStatus of a black-listed recipient.
 pub const SEND_STATUS_BLACKLISTED: i64 = 1007;
+/// SendStatus of a recipient who unsubscribed from the sender domain.
+pub const SEND_STATUS_UNSUBSCRIBED: i64 = 1013;
 
 /// The body of a submission.
 #[derive(Debug, Clone)]
@@ -62,6 +65,9 @@ pub struct Submission {
     pub smtp_message_id: Option<String>,
     pub smtp_headers: Option<String>,
     pub header_from: Option<String>,
+    /// `Unsubscribe`: the footer language (1-12), 0 for none; `None` takes the sender's
+    /// default (UnsubscribeConfig).
+    pub unsubscribe: Option<u8>,
 }
 
 /// Why a submission was refused. Each variant maps to one Tencent code in `api::actions`.
@@ -114,6 +120,8 @@ pub enum SubmitError {
         "every recipient got {MAX_PER_RECIPIENT_PER_HOUR} mails from this account in the last hour"
     )]
     AllFrequencyLimited,
+    #[error("every recipient unsubscribed from mail of this sender domain")]
+    AllUnsubscribed,
     #[error("the account sends more than {0} recipients per second; slow down and retry")]
     RateLimited(u32),
     /// A message submitted whole breaks a rule of SMTP submission (SES-REFERENCE §11).
@@ -150,6 +158,7 @@ impl SubmitError {
             SubmitError::ExceedSendLimit(_) => "FailedOperation.ExceedSendLimit",
             SubmitError::AllBlackListed => "FailedOperation.EmailAddrInBlacklist",
             SubmitError::AllFrequencyLimited => "FailedOperation.FrequencyLimit",
+            SubmitError::AllUnsubscribed => "FailedOperation.ReceiverHasUnsubscribed",
             SubmitError::RateLimited(_) => "RequestLimitExceeded",
             SubmitError::Smtp(_) => "FailedOperation",
             SubmitError::Store(_) | SubmitError::Internal(_) => "InternalError",
@@ -174,6 +183,28 @@ pub struct SubmitSettings {
     pub keys: Arc<SigningKeyCache>,
     /// Recipients per second per account.
     pub mail_rate: Arc<MailRate>,
+    /// Signs the tracking and unsubscribe links, under `[api] public_url`.
+    pub links: Arc<LinkSettings>,
+}
+
+/// How links in mail are made.
+#[derive(Debug)]
+pub struct LinkSettings {
+    pub signer: LinkSigner,
+    /// `[api] public_url`: where the pixel, the redirector and the unsubscribe page live.
+    pub public_url: String,
+}
+
+/// Label of the tracking sub-key (see `Store::derive_key`).
+pub const TRACKING_KEY_LABEL: &str = "tracking";
+
+impl LinkSettings {
+    pub fn new(store: &Store, public_url: &str) -> LinkSettings {
+        LinkSettings {
+            signer: LinkSigner::new(store.derive_key(TRACKING_KEY_LABEL)),
+            public_url: public_url.to_string(),
+        }
+    }
 }
 
 /// A token bucket per account counting recipients: `per_second` refill, a burst of
@@ -325,6 +356,25 @@ pub async fn submit(
     };
     let message =
         sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?;
+    let unsubscribe = match submission.unsubscribe {
+        Some(language) => language,
+        None => store
+            .unsubscribe_config(account_id, &sender.address.to_string())
+            .await?
+            .filter(|c| c.status == 1)
+            .and_then(|c| c.language.parse::<u8>().ok())
+            .unwrap_or(0),
+    };
+    let tracking = draft.html.is_some()
+        && store
+            .account(account_id)
+            .await?
+            .is_some_and(|account| account.tracking);
+    let personalise = (tracking || unsubscribe > 0).then_some(Personalise {
+        draft,
+        tracking,
+        unsubscribe,
+    });
     admit(
         store,
         settings,
@@ -338,10 +388,61 @@ pub async fn submit(
             template_id,
             trigger_type: submission.trigger_type,
             message,
+            personalise,
         },
         now,
     )
     .await
+}
+
+/// How each recipient's copy differs: its own open pixel and tracked links, its own
+/// unsubscribe link (footer and RFC 8058 List-Unsubscribe headers).
+struct Personalise {
+    draft: Draft,
+    tracking: bool,
+    /// Footer language 1-12, or 0.
+    unsubscribe: u8,
+}
+
+impl Personalise {
+    fn copy_for(&self, links: &RecipientLinks<'_>) -> Result<Vec<u8>, SubmitError> {
+        let mut draft = self.draft.clone();
+        let unsubscribe_url = links.unsubscribe_url();
+        if let Some(html) = &draft.html {
+            let mut html = if self.tracking {
+                tracking::rewrite_links(html, |url| Some(links.click_url(url)))
+            } else {
+                html.clone()
+            };
+            if self.unsubscribe > 0 {
+                html = tracking::add_html_footer(&html, self.unsubscribe, &unsubscribe_url);
+            }
+            if self.tracking {
+                html = tracking::add_pixel(&html, &links.open_url());
+            }
+            draft.html = Some(html);
+        }
+        if self.unsubscribe > 0 {
+            if let Some(text) = &draft.text {
+                draft.text = Some(tracking::add_text_footer(
+                    text,
+                    self.unsubscribe,
+                    &unsubscribe_url,
+                ));
+            }
+            draft
+                .extra_headers
+                .retain(|(name, _)| !name.to_ascii_lowercase().starts_with("list-unsubscribe"));
+            draft
+                .extra_headers
+                .push(("List-Unsubscribe".into(), format!("<{unsubscribe_url}>")));
+            draft.extra_headers.push((
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ));
+        }
+        sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))
+    }
 }
 
 /// A message built (API) or received whole (SMTP), checked for everything but policy.
@@ -356,6 +457,8 @@ struct Prepared {
     template_id: Option<i64>,
     trigger_type: i64,
     message: Vec<u8>,
+    /// Set when each recipient gets its own copy (tracking, unsubscribe links).
+    personalise: Option<Personalise>,
 }
 
 /// The part of the pipeline both doors share: the black lists and frequency per recipient,
@@ -377,6 +480,14 @@ async fn admit(
         let address = recipient.to_string();
         let (status, why) = if store.is_suppressed(account_id, &address, now).await? {
             (SEND_STATUS_BLACKLISTED, "recipient is on the black list")
+        } else if store
+            .is_unsubscribed(account_id, prepared.domain.name.as_str(), &address)
+            .await?
+        {
+            (
+                SEND_STATUS_UNSUBSCRIBED,
+                "recipient unsubscribed from this sender domain",
+            )
         } else if store.count_sent_to(account_id, &address, hour_ago).await?
             >= MAX_PER_RECIPIENT_PER_HOUR
         {
@@ -391,6 +502,8 @@ async fn admit(
         return Err(
             if deliveries.iter().any(|d| d.2 == SEND_STATUS_BLACKLISTED) {
                 SubmitError::AllBlackListed
+            } else if deliveries.iter().any(|d| d.2 == SEND_STATUS_UNSUBSCRIBED) {
+                SubmitError::AllUnsubscribed
             } else {
                 SubmitError::AllFrequencyLimited
             },
@@ -413,9 +526,33 @@ async fn admit(
             settings.mail_rate.per_second as u32,
         ));
     }
-    let signed = sign(store, settings, &prepared.domain, prepared.message).await?;
-
     let message_id = api_message_id(account_id, now, &settings.time_zone);
+    // A personalised message is sent only as its recipients' copies: the message row keeps
+    // the unsigned base for reference.
+    let mut copies: HashMap<usize, Vec<u8>> = HashMap::new();
+    let signed = match &prepared.personalise {
+        Some(personalise) => {
+            for (i, (recipient, _, status, _)) in deliveries.iter().enumerate() {
+                if *status != 0 {
+                    continue;
+                }
+                let links = RecipientLinks {
+                    signer: &settings.links.signer,
+                    base: &settings.links.public_url,
+                    message_id: &message_id,
+                    recipient,
+                };
+                let copy = personalise.copy_for(&links)?;
+                if copy.len() > MAX_MESSAGE_BYTES {
+                    return Err(SubmitError::ContentTooLarge);
+                }
+                copies.insert(i, sign(store, settings, &prepared.domain, copy).await?);
+            }
+            prepared.message
+        }
+        None => sign(store, settings, &prepared.domain, prepared.message).await?,
+    };
+
     let new_message = NewMessage {
         account_id,
         message_id: &message_id,
@@ -430,12 +567,16 @@ async fn admit(
     };
     let new_deliveries: Vec<NewDelivery<'_>> = deliveries
         .iter()
-        .map(|(recipient, recipient_domain, status, why)| NewDelivery {
-            recipient,
-            recipient_domain,
-            send_status: *status,
-            deliver_message: why,
-        })
+        .enumerate()
+        .map(
+            |(i, (recipient, recipient_domain, status, why))| NewDelivery {
+                recipient,
+                recipient_domain,
+                send_status: *status,
+                deliver_message: why,
+                body: copies.get(&i).map(Vec::as_slice),
+            },
+        )
         .collect();
     store.enqueue(&new_message, &new_deliveries, now).await?;
     Ok(Accepted {
@@ -550,6 +691,8 @@ pub async fn submit_raw(
             template_id: None,
             trigger_type: 1,
             message,
+            // The client's MIME is kept as sent: no tracking or footer is added.
+            personalise: None,
         },
         now,
     )

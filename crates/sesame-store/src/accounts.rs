@@ -17,6 +17,8 @@ pub struct Account {
     pub template_review: bool,
     /// May send Simple (non-template) content.
     pub custom_content: bool,
+    /// Open and click tracking of HTML mail (on by default).
+    pub tracking: bool,
     pub created_at: i64,
 }
 
@@ -35,6 +37,7 @@ pub struct AccountChanges {
     pub daily_quota: Option<Option<i64>>,
     pub template_review: Option<bool>,
     pub custom_content: Option<bool>,
+    pub tracking: Option<bool>,
 }
 
 /// An API key as the signature check needs it.
@@ -129,7 +132,7 @@ impl Store {
     pub async fn account(&self, id: i64) -> Result<Option<Account>> {
         let row = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, name, daily_quota, template_review, custom_content, created_at \
+                "SELECT id, name, daily_quota, template_review, custom_content, tracking, created_at \
                  FROM accounts WHERE id = $1",
             )
             .bind(id)
@@ -169,6 +172,16 @@ impl Store {
             on_pool!(self, pool => {
                 sqlx::query("UPDATE accounts SET custom_content = $1 WHERE id = $2")
                     .bind(custom)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            })?;
+        }
+        if let Some(tracking) = changes.tracking {
+            on_pool!(self, pool => {
+                sqlx::query("UPDATE accounts SET tracking = $1 WHERE id = $2")
+                    .bind(tracking)
                     .bind(id)
                     .execute(pool)
                     .await

@@ -13,6 +13,7 @@ pub mod queue;
 pub mod senders;
 pub mod suppression;
 pub mod templates;
+pub mod tracking;
 
 use std::path::Path;
 use std::str::FromStr;

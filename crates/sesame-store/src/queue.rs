@@ -47,6 +47,9 @@ pub struct NewDelivery<'a> {
     pub recipient_domain: &'a str,
     pub send_status: i64,
     pub deliver_message: &'a str,
+    /// This recipient's own signed copy (its tracking and unsubscribe links), when the message
+    /// is personalised; `None` sends the message's body.
+    pub body: Option<&'a [u8]>,
 }
 
 /// A delivery claimed by a worker.
@@ -59,6 +62,8 @@ pub struct LeasedDelivery {
     pub recipient_domain: String,
     pub n_attempts: i64,
     pub created_at: i64,
+    /// The delivery has its own copy of the message (`delivery_body`).
+    pub own_body: bool,
 }
 
 /// What happened to one delivery attempt.
@@ -97,6 +102,10 @@ pub struct DeliveryStatus {
     pub delivered_at: Option<i64>,
     /// 1 once the recipient complained (an ARF report).
     pub complained: i64,
+    /// Opens and clicks seen, and 1 once unsubscribed.
+    pub opened: i64,
+    pub clicked: i64,
+    pub unsubscribed: i64,
 }
 
 /// One day of a sender domain's traffic.
@@ -118,8 +127,8 @@ pub struct StatusQuery<'a> {
     pub limit: i64,
 }
 
-const LEASE_COLUMNS: &str =
-    "id, message_row, account_id, recipient, recipient_domain, n_attempts, created_at";
+const LEASE_COLUMNS: &str = "id, message_row, account_id, recipient, recipient_domain, \
+     n_attempts, created_at, body IS NOT NULL AS own_body";
 
 impl Store {
     /// Stores a message and its deliveries in one transaction; returns the message row id.
@@ -153,8 +162,8 @@ impl Store {
                 let accepted = delivery.send_status == 0;
                 sqlx::query(
                     "INSERT INTO deliveries (message_row, account_id, domain_id, recipient, recipient_domain, \
-                     send_status, deliver_status, deliver_message, priority, due_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                     send_status, deliver_status, deliver_message, priority, due_at, created_at, updated_at, body) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
                 )
                 .bind(row)
                 .bind(message.account_id)
@@ -167,6 +176,7 @@ impl Store {
                 .bind(message.trigger_type)
                 .bind(if accepted { Some(now) } else { None })
                 .bind(now)
+                .bind(if accepted { delivery.body } else { None })
                 .execute(&mut *tx)
                 .await?;
             }
@@ -271,6 +281,17 @@ impl Store {
                 .await
         })?;
         Ok(row.map(|(body,)| body))
+    }
+
+    /// A delivery's own copy of its message, if it has one.
+    pub async fn delivery_body(&self, delivery_id: i64) -> Result<Option<Vec<u8>>> {
+        let row: Option<(Option<Vec<u8>>,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT body FROM deliveries WHERE id = $1")
+                .bind(delivery_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.and_then(|(body,)| body))
     }
 
     /// Records an attempt of a delivery leased by `owner`, with its event and statistics, in
@@ -456,7 +477,8 @@ impl Store {
         let rows = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT m.message_id, d.recipient, m.from_address, d.send_status, d.deliver_status, \
-                 d.deliver_message, d.created_at, d.delivered_at, d.complained \
+                 d.deliver_message, d.created_at, d.delivered_at, d.complained, d.opened, d.clicked, \
+                 d.unsubscribed \
                  FROM deliveries d JOIN messages m ON m.id = d.message_row \
                  WHERE d.account_id = $1 AND d.created_at >= $2 AND d.created_at < $3 \
                  AND ($4 = '' OR m.message_id = $4) AND ($5 = '' OR d.recipient = $5) \

@@ -221,18 +221,21 @@ async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, no
             recipient_domain: "dest.test",
             send_status: 0,
             deliver_message: "",
+            body: None,
         },
         NewDelivery {
             recipient: "bad@dest.test",
             recipient_domain: "dest.test",
             send_status: 0,
             deliver_message: "",
+            body: None,
         },
         NewDelivery {
             recipient: "black@dest.test",
             recipient_domain: "dest.test",
             send_status: 1007,
             deliver_message: "black",
+            body: None,
         },
     ];
     let row = store.enqueue(&message, &deliveries, now).await.unwrap();
@@ -534,18 +537,21 @@ async fn events_story(store: &Store, account: i64, other: i64, domain_id: i64, n
             recipient_domain: "ev.test",
             send_status: 0,
             deliver_message: "",
+            body: None,
         },
         NewDelivery {
             recipient: "b@ev.test",
             recipient_domain: "ev.test",
             send_status: 0,
             deliver_message: "",
+            body: None,
         },
         NewDelivery {
             recipient: "c@other.test",
             recipient_domain: "other.test",
             send_status: 1007,
             deliver_message: "black",
+            body: None,
         },
     ];
     store.enqueue(&message, &deliveries, now).await.unwrap();

@@ -88,6 +88,9 @@ enum AccountCommand {
         /// Whether the account may send Simple (non-template) content.
         #[arg(long = "custom-content", value_parser = clap::builder::BoolishValueParser::new())]
         custom_content: Option<bool>,
+        /// Whether HTML mail gets the open pixel and tracked links (on by default).
+        #[arg(long = "tracking", value_parser = clap::builder::BoolishValueParser::new())]
+        tracking: Option<bool>,
     },
 }
 
@@ -239,6 +242,7 @@ async fn account(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
             daily_quota,
             template_review,
             custom_content,
+            tracking,
         } => {
             if let Some(quota) = daily_quota
                 && quota < 0
@@ -249,6 +253,7 @@ async fn account(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
                 daily_quota: daily_quota.map(Some),
                 template_review,
                 custom_content,
+                tracking,
             };
             let Some(account) = store.update_account(app_id, &changes).await? else {
                 bail!("there is no account with AppId {app_id}");
@@ -259,6 +264,7 @@ async fn account(store: &Store, command: AccountCommand) -> anyhow::Result<()> {
                 "DailyQuota": account.daily_quota,
                 "TemplateReview": account.template_review,
                 "CustomContent": account.custom_content,
+                "Tracking": account.tracking,
             });
             println!("{out}");
             Ok(())

@@ -79,9 +79,9 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
                 "DeliverMessage": r.deliver_message,
                 "RequestTime": r.created_at,
                 "DeliverTime": r.delivered_at.unwrap_or(0),
-                "UserOpened": false,
-                "UserClicked": false,
-                "UserUnsubscribed": false,
+                "UserOpened": r.opened > 0,
+                "UserClicked": r.clicked > 0,
+                "UserUnsubscribed": r.unsubscribed != 0,
                 "UserComplainted": r.complained != 0,
                 "UserComplained": r.complained != 0,
             })

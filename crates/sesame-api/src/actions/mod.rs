@@ -2,11 +2,13 @@
 //! module maps action names to handlers and holds the few helpers they share. Handlers see
 //! only their caller's account: every store call passes `caller.account_id`.
 
+mod create_address_unsubscribe_config;
 mod create_callback_address;
 mod create_custom_blacklist;
 mod create_email_address;
 mod create_email_identity;
 mod create_email_template;
+mod delete_address_unsubscribe_config;
 mod delete_black_list;
 mod delete_callback_address;
 mod delete_custom_black_list;
@@ -18,6 +20,7 @@ mod get_email_identity;
 mod get_email_template;
 mod get_send_email_status;
 mod get_statistics_report;
+mod list_address_unsubscribe_config;
 mod list_black_email_address;
 mod list_callback_addresses;
 mod list_custom_blacklist;
@@ -26,6 +29,7 @@ mod list_email_identities;
 mod list_email_templates;
 mod rotate_callback_secret;
 mod send_email;
+mod update_address_unsubscribe_config;
 mod update_custom_black_list;
 mod update_email_identity;
 mod update_email_smtp_pass_word;
@@ -72,6 +76,10 @@ pub enum Action {
     UpdateCustomBlackList,
     DeleteCustomBlackList,
     GetAbuseReport,
+    CreateAddressUnsubscribeConfig,
+    UpdateAddressUnsubscribeConfig,
+    DeleteAddressUnsubscribeConfig,
+    ListAddressUnsubscribeConfig,
     GetStatisticsReport,
     CreateCallbackAddress,
     ListCallbackAddresses,
@@ -83,7 +91,7 @@ pub enum Action {
 
 /// The SES 2020-10-02 actions not served yet. They answer UnsupportedOperation, never a
 /// made-up success.
-const NOT_YET_AVAILABLE: [&str; 12] = [
+const NOT_YET_AVAILABLE: [&str; 8] = [
     "BatchSendEmail",
     "CreateReceiver",
     "CreateReceiverDetail",
@@ -92,10 +100,6 @@ const NOT_YET_AVAILABLE: [&str; 12] = [
     "ListReceiverDetails",
     "DeleteReceiver",
     "ListSendTasks",
-    "CreateAddressUnsubscribeConfig",
-    "UpdateAddressUnsubscribeConfig",
-    "DeleteAddressUnsubscribeConfig",
-    "ListAddressUnsubscribeConfig",
 ];
 
 impl Action {
@@ -121,6 +125,10 @@ impl Action {
             "GetSendEmailStatus" => GetSendEmailStatus,
             "ListBlackEmailAddress" => ListBlackEmailAddress,
             "GetAbuseReport" => GetAbuseReport,
+            "CreateAddressUnsubscribeConfig" => CreateAddressUnsubscribeConfig,
+            "UpdateAddressUnsubscribeConfig" => UpdateAddressUnsubscribeConfig,
+            "DeleteAddressUnsubscribeConfig" => DeleteAddressUnsubscribeConfig,
+            "ListAddressUnsubscribeConfig" => ListAddressUnsubscribeConfig,
             "DeleteBlackList" => DeleteBlackList,
             "CreateCustomBlacklist" => CreateCustomBlacklist,
             "ListCustomBlacklist" => ListCustomBlacklist,
@@ -171,6 +179,18 @@ pub async fn dispatch(
         UpdateCustomBlackList => update_custom_black_list::handle(app, caller, params).await,
         DeleteCustomBlackList => delete_custom_black_list::handle(app, caller, params).await,
         GetAbuseReport => get_abuse_report::handle(app, caller, params).await,
+        CreateAddressUnsubscribeConfig => {
+            create_address_unsubscribe_config::handle(app, caller, params).await
+        }
+        UpdateAddressUnsubscribeConfig => {
+            update_address_unsubscribe_config::handle(app, caller, params).await
+        }
+        DeleteAddressUnsubscribeConfig => {
+            delete_address_unsubscribe_config::handle(app, caller, params).await
+        }
+        ListAddressUnsubscribeConfig => {
+            list_address_unsubscribe_config::handle(app, caller, params).await
+        }
         GetStatisticsReport => get_statistics_report::handle(app, caller, params).await,
         CreateCallbackAddress => create_callback_address::handle(app, caller, params).await,
         ListCallbackAddresses => list_callback_addresses::handle(app, caller, params).await,

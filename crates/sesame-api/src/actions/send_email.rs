@@ -122,6 +122,11 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
         smtp_message_id: request.smtp_message_id,
         smtp_headers: request.smtp_headers,
         header_from: request.header_from,
+        unsubscribe: request
+            .unsubscribe
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .and_then(|u| u.parse::<u8>().ok()),
     };
     let accepted = submit::submit(&app.store, &app.submit_settings, submission, super::now())
         .await
