@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from helpers import (api_today, call, ready_sender, send, sink_domain, unique_domain, wait_deliver_status,
-                     wait_until)
+from helpers import (RETURN_PATH_DOMAIN, api_today, call, create_template, ready_sender, send, sink_domain,
+                     unique_domain, wait_deliver_status, wait_until)
 
 EVENT_IDS = {"delivered": 1, "dropped": 2, "bounce": 3, "open": 4, "click": 5, "spamreport": 6,
              "unsubscribe": 7, "deferred": 8}
@@ -282,6 +282,49 @@ def test_every_delivery_event_arrives_signed(srv, receiver, rd, sink):
     # Each event once (the receiver answered 200 every time).
     ids = [p["headers"]["x-sesame-event-id"] for p in receiver.at(path)]
     assert len(ids) == len(set(ids)), ids
+
+
+def test_engagement_and_complaint_events_arrive_signed(srv, receiver, rd, sink):
+    """open, click and unsubscribe (tracking links fetched by a real HTTP client) and spamreport
+    (an ARF report at the inbound listener) reach the callback signed, with link and useragent."""
+    import re
+
+    from test_inbound import arf, inbound
+    from test_tracking import HTML, TEXT, fetch
+
+    c, app_id, secret, path = new_account(srv, receiver)
+    sender, _ = ready_sender(srv, c)
+    tid = create_template(c, HTML, TEXT)
+    facts = dict(app_id=app_id, sender=sender, tid=tid)
+    to = rcpt(rd)
+    mid = send(c, sender, to, tid, {"name": "Ann"}, subject="Hello {{name}}", Unsubscribe="2")
+    got = sink.wait_message(to)
+    html = got.message.get_body(("html",)).get_content()
+    pixel = re.search(r'<img src="([^"]+/t/o/[^"]+\.gif)"', html).group(1)
+    click = re.search(r'href="([^"]+/t/c/[^"]+)"', html).group(1).replace("&amp;", "&")
+    assert fetch(pixel, ua="Pixel/1.0")[0] == 200
+    assert fetch(click, ua="Clicker/2.0")[0] == 302
+    assert fetch(got.message["List-Unsubscribe"].strip("<>"), "POST", b"List-Unsubscribe=One-Click")[0] == 200
+
+    post = receiver.wait_event(path, to, "open")
+    check_signature(post, secret)
+    check_body(post["body"], "open", email=to, mid=mid, **facts)
+    assert post["body"]["useragent"] == "Pixel/1.0", post["body"]
+    post = receiver.wait_event(path, to, "click")
+    check_signature(post, secret)
+    check_body(post["body"], "click", email=to, mid=mid, **facts)
+    assert post["body"]["link"] == "https://shop.example/offer?id=7&x=1", post["body"]
+    assert post["body"]["useragent"] == "Clicker/2.0", post["body"]
+    post = receiver.wait_event(path, to, "unsubscribe")
+    check_signature(post, secret)
+    check_body(post["body"], "unsubscribe", email=to, mid=mid, **facts)
+
+    code, text = inbound(srv, f"fbl@{RETURN_PATH_DOMAIN}", arf(to, sender, got.data),
+                         mail_from="feedback@fbl.remote.test")
+    assert code == 250, text
+    post = receiver.wait_event(path, to, "spamreport")
+    check_signature(post, secret)
+    check_body(post["body"], "spamreport", email=to, mid=mid, **facts)
 
 
 def test_failing_receiver_gets_the_event_later(srv, receiver, rd, sink):
