@@ -5,6 +5,7 @@
 //! before they reach a table. This crate knows nothing of HTTP, SMTP or DNS.
 
 pub mod accounts;
+pub mod bulk;
 pub mod crypto;
 pub mod domains;
 pub mod events;

@@ -8,6 +8,9 @@ mod create_custom_blacklist;
 mod create_email_address;
 mod create_email_identity;
 mod create_email_template;
+mod create_receiver;
+mod create_receiver_detail;
+mod create_receiver_detail_with_data;
 mod delete_address_unsubscribe_config;
 mod delete_black_list;
 mod delete_callback_address;
@@ -15,6 +18,7 @@ mod delete_custom_black_list;
 mod delete_email_address;
 mod delete_email_identity;
 mod delete_email_template;
+mod delete_receiver;
 mod get_abuse_report;
 mod get_email_identity;
 mod get_email_template;
@@ -27,6 +31,8 @@ mod list_custom_blacklist;
 mod list_email_address;
 mod list_email_identities;
 mod list_email_templates;
+mod list_receiver_details;
+mod list_receivers;
 mod rotate_callback_secret;
 mod send_email;
 mod update_address_unsubscribe_config;
@@ -85,22 +91,19 @@ pub enum Action {
     ListCallbackAddresses,
     DeleteCallbackAddress,
     RotateCallbackSecret,
+    CreateReceiver,
+    CreateReceiverDetail,
+    CreateReceiverDetailWithData,
+    ListReceivers,
+    ListReceiverDetails,
+    DeleteReceiver,
     /// One of the SES actions that later parts of Sesame serve (sending, lists, events).
     NotYetAvailable(&'static str),
 }
 
 /// The SES 2020-10-02 actions not served yet. They answer UnsupportedOperation, never a
 /// made-up success.
-const NOT_YET_AVAILABLE: [&str; 8] = [
-    "BatchSendEmail",
-    "CreateReceiver",
-    "CreateReceiverDetail",
-    "CreateReceiverDetailWithData",
-    "ListReceivers",
-    "ListReceiverDetails",
-    "DeleteReceiver",
-    "ListSendTasks",
-];
+const NOT_YET_AVAILABLE: [&str; 2] = ["BatchSendEmail", "ListSendTasks"];
 
 impl Action {
     /// The action called `name`; unknown names are `InvalidAction`.
@@ -139,6 +142,12 @@ impl Action {
             "ListCallbackAddresses" => ListCallbackAddresses,
             "DeleteCallbackAddress" => DeleteCallbackAddress,
             "RotateCallbackSecret" => RotateCallbackSecret,
+            "CreateReceiver" => CreateReceiver,
+            "CreateReceiverDetail" => CreateReceiverDetail,
+            "CreateReceiverDetailWithData" => CreateReceiverDetailWithData,
+            "ListReceivers" => ListReceivers,
+            "ListReceiverDetails" => ListReceiverDetails,
+            "DeleteReceiver" => DeleteReceiver,
             other => match NOT_YET_AVAILABLE.iter().find(|n| **n == other) {
                 Some(known) => NotYetAvailable(known),
                 None => return Err(ApiError::invalid_action(other)),
@@ -196,6 +205,14 @@ pub async fn dispatch(
         ListCallbackAddresses => list_callback_addresses::handle(app, caller, params).await,
         DeleteCallbackAddress => delete_callback_address::handle(app, caller, params).await,
         RotateCallbackSecret => rotate_callback_secret::handle(app, caller, params).await,
+        CreateReceiver => create_receiver::handle(app, caller, params).await,
+        CreateReceiverDetail => create_receiver_detail::handle(app, caller, params).await,
+        CreateReceiverDetailWithData => {
+            create_receiver_detail_with_data::handle(app, caller, params).await
+        }
+        ListReceivers => list_receivers::handle(app, caller, params).await,
+        ListReceiverDetails => list_receiver_details::handle(app, caller, params).await,
+        DeleteReceiver => delete_receiver::handle(app, caller, params).await,
         NotYetAvailable(name) => Err(ApiError::unsupported_operation(format!(
             "{name} is not available in this version of Sesame yet"
         ))),

@@ -1,0 +1,611 @@
+//! Bulk sending's tables: recipient lists (`receivers`) with their addresses
+//! (`receiver_details`, appended in one transaction of multi-row INSERTs), and batch tasks
+//! (`send_tasks`) with the state the scheduler keeps: status, when it runs next, and the
+//! cursor (the last list row fanned out) that makes a run resumable. Only the lease owner
+//! writes a task's progress. Knows nothing of rendering or sending.
+
+use sqlx::FromRow;
+
+use crate::{Result, Store, on_pool};
+
+/// Receiver (list) statuses: ReceiversStatus.
+pub mod receiver_status {
+    pub const AWAITING_UPLOAD: i64 = 1;
+    pub const UPLOADING: i64 = 2;
+    pub const COMPLETE: i64 = 3;
+}
+
+/// Task statuses: TaskStatus.
+pub mod task_status {
+    pub const WAITING: i64 = 1;
+    pub const SENDING: i64 = 5;
+    pub const PAUSED: i64 = 6;
+    pub const ERROR: i64 = 7;
+    pub const FINISHED: i64 = 10;
+}
+
+/// Rows bound per INSERT statement (6 parameters each; SQLite allows 32 766 per statement).
+const ROWS_PER_INSERT: usize = 500;
+
+/// A recipient list with its counts.
+#[derive(Debug, Clone, FromRow)]
+pub struct Receiver {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub status: i64,
+    /// Sorted TemplateData keys of its rows as a JSON array; `None` until a row has data.
+    pub data_keys: Option<String>,
+    pub created_at: i64,
+    /// Rows (valid and invalid).
+    pub n_rows: i64,
+    pub n_invalid: i64,
+}
+
+/// One address of a list.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReceiverDetail {
+    pub id: i64,
+    pub email: String,
+    pub template_data: Option<String>,
+    /// 1 valid, 2 invalid.
+    pub status: i64,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+/// An address to append.
+#[derive(Debug, Clone)]
+pub struct NewDetail {
+    pub email: String,
+    pub template_data: Option<String>,
+    /// 1 valid, 2 invalid (then `reason` says why).
+    pub status: i64,
+    pub reason: String,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    Done,
+    /// No such list in the account.
+    NotFound,
+    /// The list would hold more than the limit; it holds `existing` rows.
+    OverLimit {
+        existing: i64,
+    },
+    /// Earlier rows' TemplateData used other keys (given as their JSON array).
+    KeysDiffer {
+        expected: String,
+    },
+}
+
+/// Filters of ListReceiverDetails.
+pub struct DetailQuery<'a> {
+    pub account_id: i64,
+    pub receiver_id: i64,
+    /// Substring of the address; empty = any.
+    pub email: &'a str,
+    pub created_from: Option<i64>,
+    pub created_until: Option<i64>,
+    /// 0 = any, 1 valid, 2 invalid.
+    pub status: i64,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// A page of ListReceiverDetails with its counts.
+pub struct DetailPage {
+    pub rows: Vec<ReceiverDetail>,
+    pub total: i64,
+    pub n_valid: i64,
+    pub n_invalid: i64,
+}
+
+/// A batch task as stored. The scheduler changes the fields after `next_run_at` and writes
+/// them back with `save_task`.
+#[derive(Debug, Clone, FromRow)]
+pub struct Task {
+    pub id: i64,
+    pub account_id: i64,
+    pub from_address: String,
+    pub receiver_id: i64,
+    pub receivers_name: String,
+    pub subject: String,
+    pub template_id: Option<i64>,
+    pub template_data: String,
+    pub reply_to: Option<String>,
+    pub unsubscribe: Option<i64>,
+    pub ad_location: i64,
+    /// 1 now, 2 timed, 3 cyclic.
+    pub task_type: i64,
+    pub begin_at: Option<i64>,
+    pub interval_hours: i64,
+    pub term_cycle: i64,
+    pub created_at: i64,
+    pub status: i64,
+    /// When the scheduler takes the task up next; `None` = never again.
+    pub next_run_at: Option<i64>,
+    /// Whether a run (one pass over the list) is in progress.
+    pub run_started: bool,
+    /// The last `receiver_details.id` of this run already fanned out.
+    pub cursor_id: i64,
+    pub n_cycles: i64,
+    pub request_count: i64,
+    pub send_count: i64,
+    pub cache_count: i64,
+    pub n_suppressed: i64,
+    pub n_limited: i64,
+    pub n_failed: i64,
+    pub err_msg: String,
+    pub updated_at: i64,
+}
+
+/// A task to create.
+#[derive(Debug, Clone)]
+pub struct NewTask<'a> {
+    pub account_id: i64,
+    pub from_address: &'a str,
+    pub receiver_id: i64,
+    pub receivers_name: &'a str,
+    pub subject: &'a str,
+    pub template_id: Option<i64>,
+    pub template_data: &'a str,
+    pub reply_to: Option<&'a str>,
+    pub unsubscribe: Option<i64>,
+    pub ad_location: i64,
+    pub task_type: i64,
+    pub begin_at: Option<i64>,
+    pub interval_hours: i64,
+    pub term_cycle: i64,
+    /// When it first runs.
+    pub next_run_at: i64,
+}
+
+/// Filters of ListSendTasks (0 = any).
+pub struct TaskQuery {
+    pub account_id: i64,
+    pub status: i64,
+    pub receiver_id: i64,
+    pub task_type: i64,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+const TASK_COLUMNS: &str = "id, account_id, from_address, receiver_id, receivers_name, subject, template_id, \
+     template_data, reply_to, unsubscribe, ad_location, task_type, begin_at, interval_hours, term_cycle, \
+     created_at, status, next_run_at, (run_started <> 0) AS run_started, cursor_id, n_cycles, request_count, \
+     send_count, cache_count, n_suppressed, n_limited, n_failed, err_msg, updated_at";
+
+const RECEIVER_COLUMNS: &str = "r.id, r.name, r.description, r.status, r.data_keys, r.created_at, \
+     (SELECT COUNT(*) FROM receiver_details d WHERE d.receiver_id = r.id) AS n_rows, \
+     (SELECT COUNT(*) FROM receiver_details d WHERE d.receiver_id = r.id AND d.status = 2) AS n_invalid";
+
+impl Store {
+    /// Creates an empty list; `Conflict` when the account has one of that name.
+    pub async fn create_receiver(
+        &self,
+        account_id: i64,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<i64> {
+        let (id,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO receivers (account_id, name, description, status, created_at) \
+                 VALUES ($1, $2, $3, 1, $4) RETURNING id",
+            )
+            .bind(account_id)
+            .bind(name)
+            .bind(description)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(id)
+    }
+
+    /// How many lists the account has.
+    pub async fn count_receivers(&self, account_id: i64) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM receivers WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(n)
+    }
+
+    /// The account's list `id`.
+    pub async fn receiver(&self, account_id: i64, id: i64) -> Result<Option<Receiver>> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECEIVER_COLUMNS} FROM receivers r WHERE r.account_id = $1 AND r.id = $2"
+            )))
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
+
+    /// A page of the account's lists, newest first, filtered by status (0 = any) and a
+    /// substring of the name, and the total.
+    pub async fn list_receivers(
+        &self,
+        account_id: i64,
+        status: i64,
+        keyword: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Receiver>, i64)> {
+        let condition = "r.account_id = $1 AND ($2 = 0 OR r.status = $2) \
+             AND ($3 = '' OR r.name LIKE '%' || $3 || '%')";
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECEIVER_COLUMNS} FROM receivers r WHERE {condition} \
+                 ORDER BY r.id DESC LIMIT $4 OFFSET $5"
+            )))
+            .bind(account_id)
+            .bind(status)
+            .bind(keyword)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await
+        })?;
+        let (total,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM receivers r WHERE {condition}"
+            )))
+            .bind(account_id)
+            .bind(status)
+            .bind(keyword)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok((rows, total))
+    }
+
+    /// Deletes a list and its addresses; false when the account has no such list.
+    pub async fn delete_receiver(&self, account_id: i64, id: i64) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM receivers WHERE account_id = $1 AND id = $2")
+                .bind(account_id)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Appends `rows` to a list in one transaction (multi-row INSERTs), unless the list would
+    /// then hold more than `max_rows` or, when `keys` is given, earlier rows' TemplateData
+    /// used other keys. The list is marked complete (3) in the same transaction, so readers
+    /// never see a half-appended list. Concurrent appends to one list run one after the other
+    /// (the first statement updates the list's row).
+    pub async fn append_receiver_details(
+        &self,
+        account_id: i64,
+        receiver_id: i64,
+        rows: &[NewDetail],
+        keys: Option<&str>,
+        max_rows: i64,
+        now: i64,
+    ) -> Result<Appended> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let found: Option<(Option<String>,)> = sqlx::query_as(
+                "UPDATE receivers SET status = 2 WHERE account_id = $1 AND id = $2 RETURNING data_keys",
+            )
+            .bind(account_id)
+            .bind(receiver_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((stored_keys,)) = found else {
+                return Ok(Appended::NotFound);
+            };
+            if let (Some(keys), Some(stored)) = (keys, &stored_keys)
+                && keys != stored
+            {
+                return Ok(Appended::KeysDiffer { expected: stored.clone() });
+            }
+            let (existing,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM receiver_details WHERE receiver_id = $1")
+                    .bind(receiver_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if existing + rows.len() as i64 > max_rows {
+                return Ok(Appended::OverLimit { existing });
+            }
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let mut sql = String::from(
+                    "INSERT INTO receiver_details (receiver_id, email, template_data, status, reason, created_at) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    let b = i * 6;
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
+                    ));
+                }
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for row in chunk {
+                    query = query
+                        .bind(receiver_id)
+                        .bind(&row.email)
+                        .bind(&row.template_data)
+                        .bind(row.status)
+                        .bind(&row.reason)
+                        .bind(now);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            let keys = keys.map(str::to_string).or(stored_keys);
+            sqlx::query("UPDATE receivers SET status = 3, data_keys = $1 WHERE id = $2")
+                .bind(keys)
+                .bind(receiver_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, crate::StoreError>(Appended::Done)
+        })
+    }
+
+    /// A page of a list's addresses in upload order, and its counts; `None` when the account
+    /// has no such list.
+    pub async fn list_receiver_details(
+        &self,
+        query: &DetailQuery<'_>,
+    ) -> Result<Option<DetailPage>> {
+        if self
+            .receiver(query.account_id, query.receiver_id)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let condition = "receiver_id = $1 AND ($2 = '' OR email LIKE '%' || $2 || '%') \
+             AND created_at >= $3 AND created_at < $4";
+        let from = query.created_from.unwrap_or(i64::MIN);
+        let until = query.created_until.unwrap_or(i64::MAX);
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, email, template_data, status, reason, created_at FROM receiver_details \
+                 WHERE {condition} AND ($5 = 0 OR status = $5) ORDER BY id LIMIT $6 OFFSET $7"
+            )))
+            .bind(query.receiver_id)
+            .bind(query.email)
+            .bind(from)
+            .bind(until)
+            .bind(query.status)
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(pool)
+            .await
+        })?;
+        let (n_valid, n_invalid): (i64, i64) = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT COALESCE(SUM(CASE WHEN status = 1 THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN status = 2 THEN 1 ELSE 0 END), 0) \
+                 FROM receiver_details WHERE {condition}"
+            )))
+            .bind(query.receiver_id)
+            .bind(query.email)
+            .bind(from)
+            .bind(until)
+            .fetch_one(pool)
+            .await
+        })?;
+        let total = match query.status {
+            1 => n_valid,
+            2 => n_invalid,
+            _ => n_valid + n_invalid,
+        };
+        Ok(Some(DetailPage {
+            rows,
+            total,
+            n_valid,
+            n_invalid,
+        }))
+    }
+
+    /// The next valid addresses of a list after row `after_id`, in upload order.
+    pub async fn receiver_details_after(
+        &self,
+        receiver_id: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ReceiverDetail>> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, email, template_data, status, reason, created_at FROM receiver_details \
+                 WHERE receiver_id = $1 AND id > $2 AND status = 1 ORDER BY id LIMIT $3",
+            )
+            .bind(receiver_id)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Valid addresses of a list after row `after_id`.
+    pub async fn count_receiver_details_after(
+        &self,
+        receiver_id: i64,
+        after_id: i64,
+    ) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM receiver_details WHERE receiver_id = $1 AND id > $2 AND status = 1",
+            )
+            .bind(receiver_id)
+            .bind(after_id)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(n)
+    }
+
+    /// Creates a task waiting for `next_run_at`; returns its TaskId.
+    pub async fn create_task(&self, task: &NewTask<'_>, now: i64) -> Result<i64> {
+        let (id,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO send_tasks (account_id, from_address, receiver_id, receivers_name, subject, \
+                 template_id, template_data, reply_to, unsubscribe, ad_location, task_type, begin_at, \
+                 interval_hours, term_cycle, status, next_run_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $16, $16) RETURNING id",
+            )
+            .bind(task.account_id)
+            .bind(task.from_address)
+            .bind(task.receiver_id)
+            .bind(task.receivers_name)
+            .bind(task.subject)
+            .bind(task.template_id)
+            .bind(task.template_data)
+            .bind(task.reply_to)
+            .bind(task.unsubscribe)
+            .bind(task.ad_location)
+            .bind(task.task_type)
+            .bind(task.begin_at)
+            .bind(task.interval_hours)
+            .bind(task.term_cycle)
+            .bind(task.next_run_at)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(id)
+    }
+
+    /// A page of the account's tasks, newest first, and the total.
+    pub async fn list_tasks(&self, query: &TaskQuery) -> Result<(Vec<Task>, i64)> {
+        let condition = "account_id = $1 AND ($2 = 0 OR status = $2) AND ($3 = 0 OR receiver_id = $3) \
+             AND ($4 = 0 OR task_type = $4)";
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {TASK_COLUMNS} FROM send_tasks WHERE {condition} ORDER BY id DESC LIMIT $5 OFFSET $6"
+            )))
+            .bind(query.account_id)
+            .bind(query.status)
+            .bind(query.receiver_id)
+            .bind(query.task_type)
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(pool)
+            .await
+        })?;
+        let (total,): (i64,) = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM send_tasks WHERE {condition}"
+            )))
+            .bind(query.account_id)
+            .bind(query.status)
+            .bind(query.receiver_id)
+            .bind(query.task_type)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok((rows, total))
+    }
+
+    /// Tasks due at `now` (waiting, sending or paused) that nobody holds, earliest first.
+    pub async fn due_tasks(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id FROM send_tasks WHERE next_run_at IS NOT NULL AND next_run_at <= $1 \
+                 AND status IN (1, 5, 6) AND (lease_until IS NULL OR lease_until < $1) \
+                 ORDER BY next_run_at, id LIMIT $2",
+            )
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Takes the lease of a due task for `owner` until `lease_until`; `None` when it is not
+    /// due any more or someone else holds it.
+    pub async fn claim_task(
+        &self,
+        id: i64,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Task>> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE send_tasks SET lease_owner = $1, lease_until = $2 WHERE id = $3 \
+                 AND next_run_at IS NOT NULL AND next_run_at <= $4 AND status IN (1, 5, 6) \
+                 AND (lease_until IS NULL OR lease_until < $4) RETURNING {TASK_COLUMNS}"
+            )))
+            .bind(owner)
+            .bind(lease_until)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
+
+    /// Writes the scheduler's state of `task` back and renews (or, with `lease_until`
+    /// `None`, releases) the lease; false when `owner` no longer holds it.
+    pub async fn save_task(
+        &self,
+        task: &Task,
+        owner: &str,
+        lease_until: Option<i64>,
+        now: i64,
+    ) -> Result<bool> {
+        let n = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE send_tasks SET status = $1, next_run_at = $2, run_started = $3, cursor_id = $4, \
+                 n_cycles = $5, request_count = $6, send_count = $7, cache_count = $8, n_suppressed = $9, \
+                 n_limited = $10, n_failed = $11, err_msg = $12, updated_at = $13, \
+                 lease_owner = CASE WHEN $14 IS NULL THEN NULL ELSE lease_owner END, lease_until = $14 \
+                 WHERE id = $15 AND lease_owner = $16",
+            )
+            .bind(task.status)
+            .bind(task.next_run_at)
+            .bind(i64::from(task.run_started))
+            .bind(task.cursor_id)
+            .bind(task.n_cycles)
+            .bind(task.request_count)
+            .bind(task.send_count)
+            .bind(task.cache_count)
+            .bind(task.n_suppressed)
+            .bind(task.n_limited)
+            .bind(task.n_failed)
+            .bind(&task.err_msg)
+            .bind(now)
+            .bind(lease_until)
+            .bind(task.id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Drops every task lease (SQLite, at start: one `sesame serve` per database file, so
+    /// leases left by a crashed process are stale).
+    pub async fn release_task_leases(&self) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE send_tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+}
