@@ -251,12 +251,27 @@ impl Worker {
         }
         let heartbeat = self.heartbeat(cancel.clone());
         tokio::pin!(heartbeat);
+        let mut heartbeat_done = false;
         loop {
-            let pass = tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = &mut heartbeat => break,
-                pass = self.run_once() => pass,
+            if cancel.is_cancelled() {
+                break;
+            }
+            // A pass in flight at shutdown finishes and records its outcomes: dropping it
+            // would hand back deliveries the remote side already accepted, and they would
+            // be sent again after the restart.
+            let pass = {
+                let once = self.run_once();
+                tokio::pin!(once);
+                loop {
+                    tokio::select! {
+                        pass = &mut once => break pass,
+                        _ = &mut heartbeat, if !heartbeat_done => heartbeat_done = true,
+                    }
+                }
             };
+            if heartbeat_done {
+                break;
+            }
             match pass {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
