@@ -124,3 +124,211 @@ def test_lists_are_per_tenant(srv, acc):
     assert call(other, "ListReceivers", {"Offset": 0, "Limit": 100})["TotalCount"] == 0
     # The same name is free in another account.
     new_list(other, "mine")
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def task_of(client, task_id: int) -> dict:
+    data = call(client, "ListSendTasks", {"Offset": 0, "Limit": 100})["Data"]
+    return next(t for t in data if t["TaskId"] == task_id)
+
+
+def wait_task(client, task_id: int, status: int, timeout: float = 20.0) -> dict:
+    return wait_until(lambda: (t := task_of(client, task_id))["TaskStatus"] == status and t,
+                      timeout=timeout, interval=0.1, what=f"task {task_id} status {status}")
+
+
+def batch(client, sender: str, rid: int, tid: int, **extra) -> int:
+    p = {"FromEmailAddress": sender, "ReceiverId": rid, "Subject": "Hello {{name}}", "TaskType": 1,
+         "Template": {"TemplateID": tid, "TemplateData": json.dumps({"name": "task", "code": "task-code"})}}
+    p.update(extra)
+    return call(client, "BatchSendEmail", p)["TaskId"]
+
+
+@pytest.fixture(scope="module")
+def snd(srv, acc):
+    _, client = acc
+    sender, tid = ready_sender(srv, client)
+    srv.cli("domain", "update", "--domain", sender.split("@")[1], "--reputation-level", "5")
+    return sender, tid
+
+
+def test_batch_end_to_end(srv, acc, snd, sink):
+    _, client = acc
+    sender, tid = snd
+    domain = sink_domain(srv.zone)
+    n = 520
+    rid = new_list(client)
+    datas = [{"Email": f"ok{i}@{domain}", "TemplateData": json.dumps({"name": f"N{i}", "code": f"C{i}"})}
+             for i in range(n)]
+    # Two black-listed recipients are skipped and counted, never sent.
+    datas += [{"Email": f"okblack{i}@{domain}", "TemplateData": json.dumps({"name": "B", "code": "B"})}
+              for i in range(2)]
+    call(client, "CreateReceiverDetailWithData", {"ReceiverId": rid, "Datas": datas})
+    call(client, "CreateCustomBlacklist", {"Emails": [f"okblack{i}@{domain}" for i in range(2)]})
+    start = time.monotonic()
+    task_id = batch(client, sender, rid, tid, ADLocation=1)
+    done = wait_task(client, task_id, 10, timeout=40)
+    fanout = time.monotonic() - start
+    print(f"fan-out of {n + 2} recipients: {fanout:.2f}s")
+    (srv.dir / "fanout-time.txt").write_text(f"{fanout:.3f}\n")
+    assert done["RequestCount"] == n + 2
+    assert done["SendCount"] == n
+    assert done["CacheCount"] == 0 and done["ErrMsg"] == ""
+    assert done["TaskType"] == 1 and done["ReceiverId"] == rid
+    assert done["CycleParam"] is None and done["TimedParam"] is None
+    sink.wait_for(lambda msgs: len([m for m in msgs if m.rcpt_tos[0].endswith("@" + domain)]) >= n,
+                  timeout=40, what=f"{n} batch messages")
+    got = [m for m in sink.all() if m.rcpt_tos[0].endswith("@" + domain)]
+    assert len(got) == n
+    assert len({m.rcpt_tos[0] for m in got}) == n
+    for i in (0, 7, 311, n - 1):
+        [m] = sink.messages_to(f"ok{i}@{domain}")
+        assert m.rcpt_tos == [f"ok{i}@{domain}"]
+        assert m.header("To") == f"ok{i}@{domain}"
+        assert m.header("Subject") == f"<AD>Hello N{i}"
+        body = m.message.get_body(("plain",)).get_content()
+        assert f"Hello N{i}, your code is C{i}." in body
+    assert not sink.messages_to(f"okblack0@{domain}")
+
+
+def test_batch_refusals(srv, acc, snd):
+    _, client = acc
+    sender, tid = snd
+    empty = new_list(client)
+    expect_error(client, "BatchSendEmail", "OperationDenied.ReceiverStatusError",
+                 {"FromEmailAddress": sender, "ReceiverId": empty, "Subject": "s", "TaskType": 1,
+                  "Template": {"TemplateID": tid, "TemplateData": "{}"}})
+    rid = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid, "Emails": ["ok@a.test"]})
+    base = {"FromEmailAddress": sender, "ReceiverId": rid, "Subject": "s", "TaskType": 2,
+            "Template": {"TemplateID": tid, "TemplateData": json.dumps({"name": "a", "code": "b"})}}
+    expect_error(client, "BatchSendEmail", "MissingParameter.TimedParamNecessary", base)
+    expect_error(client, "BatchSendEmail", "MissingParameter.CycleParamNecessary", {**base, "TaskType": 3})
+    expect_error(client, "BatchSendEmail", "InvalidParameterValue.BeginTimeBeforeNow",
+                 {**base, "TimedParam": {"BeginTime": begin_time(-3600)}})
+    base["TaskType"] = 1
+    expect_error(client, "BatchSendEmail", "InvalidParameterValue.TemplateNotMatchData",
+                 {**base, "TaskType": 1, "Template": {"TemplateID": tid, "TemplateData": json.dumps({"name": "a"})}})
+    expect_error(client, "BatchSendEmail", "OperationDenied.ReceiverNotExist", {**base, "ReceiverId": 987654})
+    expect_error(client, "BatchSendEmail", "MissingParameter.SendParamNecessary",
+                 {k: v for k, v in base.items() if k != "FromEmailAddress"})
+    expect_error(client, "BatchSendEmail", "FailedOperation.NotAuthenticatedSender",
+                 {**base, "TaskType": 1, "FromEmailAddress": "nobody@nowhere.test"})
+    # Another account sees neither the list nor the tasks.
+    other = srv.client(srv.account("bulk-tasks-other"))
+    other_sender, other_tid = ready_sender(srv, other)
+    expect_error(other, "BatchSendEmail", "OperationDenied.ReceiverNotExist",
+                 {**base, "FromEmailAddress": other_sender,
+                  "Template": {"TemplateID": other_tid, "TemplateData": json.dumps({"name": "a", "code": "b"})}})
+    assert call(other, "ListSendTasks", {"Offset": 0, "Limit": 10})["TotalCount"] == 0
+
+
+def test_timed_task_waits_for_its_time(srv, acc, snd, sink):
+    _, client = acc
+    sender, tid = snd
+    domain = sink_domain(srv.zone)
+    rid = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid, "Emails": [f"ok{i}@{domain}" for i in range(3)]})
+    at = datetime.now(API_TZ) + timedelta(seconds=3)
+    task_id = batch(client, sender, rid, tid, TaskType=2, TimedParam={"BeginTime": at.strftime("%Y-%m-%d %H:%M:%S")})
+    t = task_of(client, task_id)
+    assert t["TaskStatus"] == 1 and t["TimedParam"]["BeginTime"] == at.strftime("%Y-%m-%d %H:%M:%S")
+    time.sleep(1.5)
+    assert not sink.messages_to(f"ok0@{domain}")
+    assert task_of(client, task_id)["TaskStatus"] == 1
+    m = sink.wait_message(f"ok0@{domain}", timeout=15)
+    assert m.at >= at.replace(microsecond=0).timestamp()
+    wait_task(client, task_id, 10)
+    assert task_of(client, task_id)["SendCount"] == 3
+
+
+def test_cyclic_task_runs_twice(srv, acc, snd, sink):
+    _, client = acc
+    sender, tid = snd
+    domain = sink_domain(srv.zone)
+    rid = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid, "Emails": [f"ok{i}@{domain}" for i in range(2)]})
+    # IntervalTime 1 hour = 2 s under this server's [bulk] cycle_unit.
+    task_id = batch(client, sender, rid, tid, TaskType=3,
+                    CycleParam={"BeginTime": begin_time(1), "IntervalTime": 1})
+    sink.wait_for(lambda _: len(sink.messages_to(f"ok0@{domain}")) >= 2 and len(sink.messages_to(f"ok1@{domain}")) >= 2,
+                  timeout=20, what="two cycles")
+    t = task_of(client, task_id)
+    assert t["TaskType"] == 3 and t["CycleParam"]["IntervalTime"] == 1 and t["CycleParam"]["TermCycle"] == 0
+    assert t["SendCount"] >= 4 and t["RequestCount"] >= 4
+    # Deleting the list stops the task at its next cycle with an error.
+    call(client, "DeleteReceiver", {"ReceiverId": rid})
+    stopped = wait_task(client, task_id, 7, timeout=10)
+    assert "deleted" in stopped["ErrMsg"]
+    # TermCycle 1: one run only.
+    rid2 = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid2, "Emails": [f"okonce@{domain}"]})
+    once = batch(client, sender, rid2, tid, TaskType=3,
+                 CycleParam={"BeginTime": begin_time(0), "IntervalTime": 1, "TermCycle": 1})
+    wait_task(client, once, 10)
+    time.sleep(3)
+    assert len(sink.messages_to(f"okonce@{domain}")) == 1
+
+
+def test_invalid_sender_stops_task(srv, acc, sink):
+    _, client = acc
+    sender, tid = ready_sender(srv, client, local="leaving")
+    domain = sink_domain(srv.zone)
+    rid = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid, "Emails": [f"ok@{domain}"]})
+    task_id = batch(client, sender, rid, tid, TaskType=2, TimedParam={"BeginTime": begin_time(2)})
+    call(client, "DeleteEmailAddress", {"EmailAddress": sender})
+    t = wait_task(client, task_id, 7, timeout=10)
+    assert sender in t["ErrMsg"]
+    assert not sink.messages_to(f"ok@{domain}")
+
+
+def test_quota_pause(srv, sink):
+    a = srv.account("bulk-quota")
+    client = srv.client(a)
+    sender, tid = ready_sender(srv, client)
+    srv.cli("account", "update", "--app-id", str(a.app_id), "--daily-quota", "20")
+    domain = sink_domain(srv.zone)
+    rid = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid, "Emails": [f"ok{i}@{domain}" for i in range(30)]})
+    task_id = batch(client, sender, rid, tid)
+    t = wait_task(client, task_id, 6)
+    assert t["SendCount"] == 20 and t["CacheCount"] == 10 and t["RequestCount"] == 30
+    assert t["ErrMsg"]
+    sink.wait_for(lambda msgs: len([m for m in msgs if m.rcpt_tos[0].endswith("@" + domain)]) >= 20,
+                  what="20 messages")
+    time.sleep(1)
+    assert len([m for m in sink.all() if m.rcpt_tos[0].endswith("@" + domain)]) == 20
+    assert call(client, "ListSendTasks", {"Offset": 0, "Limit": 10, "Status": 6})["TotalCount"] == 1
+
+
+def test_restart_mid_task_loses_and_doubles_nothing(make_sending_server, sink):
+    # A paced server (80 recipients/s for tasks) so the task is still running at the restart.
+    s = make_sending_server({**BULK, "sending": {"mail_rate": 100}}, name="bulk-restart")
+    a = s.account("restart")
+    client = s.client(a)
+    sender, tid = ready_sender(s, client)
+    domain = sink_domain(s.zone)
+    n = 300
+    rid = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid, "Emails": [f"ok{i}@{domain}" for i in range(n)]})
+    task_id = batch(client, sender, rid, tid)
+    partial = wait_until(lambda: (t := task_of(client, task_id))["SendCount"] >= 50 and t,
+                         timeout=20, interval=0.05, what="a partial fan-out")
+    s.stop()
+    s.start()
+    client = s.client(a)
+    t = wait_task(client, task_id, 10, timeout=30)
+    assert partial["TaskStatus"] == 5 and partial["SendCount"] < n, partial
+    assert t["SendCount"] == n and t["RequestCount"] == n
+    sink.wait_for(lambda msgs: len([m for m in msgs if m.rcpt_tos[0].endswith("@" + domain)]) >= n,
+                  timeout=30, what=f"{n} messages")
+    time.sleep(1)
+    got = sorted(m.rcpt_tos[0] for m in sink.all() if m.rcpt_tos[0].endswith("@" + domain))
+    from collections import Counter
+    dups = [a for a, c in Counter(got).items() if c > 1]
+    for a in dups[:3]:
+        print("DUP", a, [(m.header("Message-ID"), m.at, m.conn_id) for m in sink.messages_to(a)])
+    assert got == sorted(f"ok{i}@{domain}" for i in range(n))

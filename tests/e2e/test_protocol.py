@@ -295,15 +295,6 @@ def test_malformed_json_body(server, acct):
     assert code.startswith("InvalidParameter") or code == "MissingParameter", code
 
 
-def test_not_yet_built_action(server, ses):
-    """BatchSendEmail belongs to a later part: it must answer UnsupportedOperation, never a fake
-    success. (Update this test when bulk sending lands.)"""
-    e = expect_error(ses, "BatchSendEmail", "UnsupportedOperation", {
-        "FromEmailAddress": "a@example.test", "ReceiverId": 1, "Subject": "hi", "TaskType": 1,
-        "Template": {"TemplateID": 1, "TemplateData": "{}"}})
-    assert e.message
-
-
 # --------------------------------------------------------------------------- rate limit
 
 

@@ -34,6 +34,8 @@ pub struct App {
     pub submit_settings: sesame_engine::submit::SubmitSettings,
     /// Wakes the queue worker when a message was accepted.
     pub queue_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes the batch task scheduler when a task was created.
+    pub bulk_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -66,6 +68,7 @@ impl App {
             limiter,
             submit_settings,
             queue_wakeup,
+            bulk_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

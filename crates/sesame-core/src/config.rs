@@ -32,6 +32,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub sending: SendingConfig,
     pub events: EventsConfig,
+    pub bulk: BulkConfig,
 }
 
 /// `[storage]`: where accounts, domains and messages live.
@@ -267,6 +268,32 @@ impl Default for EventsConfig {
     }
 }
 
+/// `[bulk]` (extension): how batch tasks (BatchSendEmail) are scheduled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BulkConfig {
+    /// How often the scheduler looks for due tasks (it is also woken when a task is created).
+    #[serde(deserialize_with = "duration")]
+    pub tick: Duration,
+    /// The length of one `IntervalTime` unit of a cyclic task: an hour, as in the API; tests
+    /// shorten it.
+    #[serde(deserialize_with = "duration")]
+    pub cycle_unit: Duration,
+    /// Recipients fanned out (submitted) per step of a task; the task's cursor is saved after
+    /// each step.
+    pub chunk: usize,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        BulkConfig {
+            tick: Duration::from_secs(5),
+            cycle_unit: Duration::from_secs(3600),
+            chunk: 100,
+        }
+    }
+}
+
 impl Config {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -340,6 +367,12 @@ impl Config {
             if crate::DomainName::parse_lenient(value).is_none() {
                 return Err(format!("key `{key}`: {value:?} is not a domain name"));
             }
+        }
+        if self.bulk.tick.is_zero() || self.bulk.cycle_unit.is_zero() {
+            return Err("key `bulk.tick` and `bulk.cycle_unit`: must be more than zero".into());
+        }
+        if !(1..=1000).contains(&self.bulk.chunk) {
+            return Err("key `bulk.chunk`: must be 1 to 1000".into());
         }
         if self.sending.recheck_interval.is_zero() {
             return Err("key `sending.recheck_interval`: must be more than zero".into());

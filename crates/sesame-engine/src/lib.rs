@@ -4,6 +4,7 @@
 //! Knows no API or SMTP-server protocol (only the SMTP client of delivery and the HTTP
 //! client of webhooks); never holds a database transaction across network I/O.
 
+pub mod bulk;
 pub mod delivery;
 pub mod identity;
 pub mod inbound;

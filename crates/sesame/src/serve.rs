@@ -1,5 +1,5 @@
 //! `sesame serve`: opens storage, binds every listener, prints `sesame ready`, runs the
-//! workers (re-checks, delivery queue, webhooks) until
+//! workers (re-checks, delivery queue, webhooks, batch tasks) until
 //! SIGTERM or SIGINT, then stops accepting, lets in-flight work finish and exits 0.
 
 use std::sync::Arc;
@@ -39,6 +39,18 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         queue_wakeup.clone(),
     ));
     let worker = delivery_worker(&config, store.clone(), queue_wakeup.clone())?;
+    let scheduler = sesame_engine::bulk::Scheduler::new(
+        store.clone(),
+        app.submit_settings.clone(),
+        sesame_engine::bulk::BulkSettings {
+            tick: config.bulk.tick,
+            cycle_unit: config.bulk.cycle_unit,
+            chunk: config.bulk.chunk,
+            mail_rate: config.sending.mail_rate,
+        },
+        app.bulk_wakeup.clone(),
+        queue_wakeup.clone(),
+    );
     let webhooks = sesame_engine::webhooks::WebhookWorker::new(
         store.clone(),
         sesame_engine::webhooks::WebhookSettings::from(&config.events),
@@ -101,6 +113,8 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         cancel.clone(),
     ));
     tracker.spawn(worker.run(cancel.clone()));
+    // Batch tasks feed the same queue, through the submit pipeline, as bulk mail.
+    tracker.spawn(scheduler.run(cancel.clone()));
     // Its own task: a slow callback receiver never holds up mail delivery.
     tracker.spawn(webhooks.run(cancel.clone()));
     tracker.close();

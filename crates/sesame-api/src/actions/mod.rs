@@ -2,6 +2,7 @@
 //! module maps action names to handlers and holds the few helpers they share. Handlers see
 //! only their caller's account: every store call passes `caller.account_id`.
 
+mod batch_send_email;
 mod create_address_unsubscribe_config;
 mod create_callback_address;
 mod create_custom_blacklist;
@@ -33,6 +34,7 @@ mod list_email_identities;
 mod list_email_templates;
 mod list_receiver_details;
 mod list_receivers;
+mod list_send_tasks;
 mod rotate_callback_secret;
 mod send_email;
 mod update_address_unsubscribe_config;
@@ -97,13 +99,9 @@ pub enum Action {
     ListReceivers,
     ListReceiverDetails,
     DeleteReceiver,
-    /// One of the SES actions that later parts of Sesame serve (sending, lists, events).
-    NotYetAvailable(&'static str),
+    BatchSendEmail,
+    ListSendTasks,
 }
-
-/// The SES 2020-10-02 actions not served yet. They answer UnsupportedOperation, never a
-/// made-up success.
-const NOT_YET_AVAILABLE: [&str; 2] = ["BatchSendEmail", "ListSendTasks"];
 
 impl Action {
     /// The action called `name`; unknown names are `InvalidAction`.
@@ -148,10 +146,9 @@ impl Action {
             "ListReceivers" => ListReceivers,
             "ListReceiverDetails" => ListReceiverDetails,
             "DeleteReceiver" => DeleteReceiver,
-            other => match NOT_YET_AVAILABLE.iter().find(|n| **n == other) {
-                Some(known) => NotYetAvailable(known),
-                None => return Err(ApiError::invalid_action(other)),
-            },
+            "BatchSendEmail" => BatchSendEmail,
+            "ListSendTasks" => ListSendTasks,
+            other => return Err(ApiError::invalid_action(other)),
         })
     }
 }
@@ -213,9 +210,8 @@ pub async fn dispatch(
         ListReceivers => list_receivers::handle(app, caller, params).await,
         ListReceiverDetails => list_receiver_details::handle(app, caller, params).await,
         DeleteReceiver => delete_receiver::handle(app, caller, params).await,
-        NotYetAvailable(name) => Err(ApiError::unsupported_operation(format!(
-            "{name} is not available in this version of Sesame yet"
-        ))),
+        BatchSendEmail => batch_send_email::handle(app, caller, params).await,
+        ListSendTasks => list_send_tasks::handle(app, caller, params).await,
     }
 }
 

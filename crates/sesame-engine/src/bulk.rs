@@ -1,0 +1,449 @@
+//! The batch task scheduler: takes due tasks (BatchSendEmail) one chunk at a time and fans
+//! their recipients out into the durable queue through the submit pipeline, one message per
+//! recipient (each sees only themselves), rendered with the task's TemplateData overridden by
+//! the recipient's own, as bulk mail (TriggerType 0) so transactional mail stays ahead.
+//!
+//! A task is held under a lease while a chunk runs; its cursor (the last list row fanned out)
+//! is saved after each chunk (and every few seconds inside one), so a restart resumes where it
+//! stopped. Delivery of the chunk in flight at a crash is at-least-once: a recipient
+//! submitted after the last saved cursor is submitted again. A graceful stop finishes the
+//! recipient in hand and saves the cursor, so it never doubles one.
+//!
+//! Never holds a transaction across the submit of a recipient; knows no API protocol.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sesame_store::bulk::{ReceiverDetail, Task, task_status};
+use sesame_store::{Store, StoreError};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::submit::{self, Submission, SubmitError, SubmitSettings};
+
+/// The advertisement mark ADLocation puts before (1) or after (2) the subject.
+pub const AD_MARK: &str = "<AD>";
+
+/// How long a task's lease lasts; renewed at least every `SAVE_EVERY`.
+const LEASE: Duration = Duration::from_secs(60);
+/// Longest time between two saves of a task's cursor inside a chunk.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// Share of the account's mail rate batch tasks use, leaving the rest to transactional mail.
+const BULK_SHARE_OF_RATE: f64 = 0.8;
+
+/// Settings of the scheduler (`[bulk]`, `[sending] mail_rate`, `[api] time_zone`).
+#[derive(Debug, Clone)]
+pub struct BulkSettings {
+    /// How often due tasks are looked for.
+    pub tick: Duration,
+    /// The length of one IntervalTime unit (an hour in production).
+    pub cycle_unit: Duration,
+    /// Recipients submitted per turn of a task before other tasks get theirs.
+    pub chunk: usize,
+    /// Recipients per second per account (0 = unlimited); tasks pace at 80 % of it.
+    pub mail_rate: u32,
+}
+
+/// What happened to one task in one turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// A chunk went out; the task stays due.
+    Chunk,
+    /// The run (pass over the list) finished; the task is done or waits for its next cycle.
+    RunFinished,
+    /// The daily quota ran out: status 6 until the next day.
+    Paused,
+    /// The sender, template or list became unusable: status 7.
+    Failed,
+    /// Stopped for shutdown or a storage failure; the task is due again at once.
+    Interrupted,
+    /// Someone else held the task or it was not due any more.
+    Skipped,
+}
+
+/// The scheduler task: `run` until cancelled; `run_once` for one round.
+pub struct Scheduler {
+    store: Store,
+    submit: SubmitSettings,
+    settings: BulkSettings,
+    wakeup: Arc<Notify>,
+    queue_wakeup: Arc<Notify>,
+    owner: String,
+    /// When each account may submit its next batch recipient.
+    pacer: std::sync::Mutex<HashMap<i64, Instant>>,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Store,
+        submit: SubmitSettings,
+        settings: BulkSettings,
+        wakeup: Arc<Notify>,
+        queue_wakeup: Arc<Notify>,
+    ) -> Scheduler {
+        Scheduler {
+            store,
+            submit,
+            settings,
+            wakeup,
+            queue_wakeup,
+            owner: format!("bulk-{}-{:016x}", std::process::id(), rand::random::<u64>()),
+            pacer: Default::default(),
+        }
+    }
+
+    /// Runs rounds on every tick and wake-up until `cancel`.
+    pub async fn run(self, cancel: CancellationToken) {
+        if self.store.backend_name() == "sqlite" {
+            // One `sesame serve` per SQLite file: leases left by a crash are stale.
+            if let Err(e) = self.store.release_task_leases().await {
+                tracing::error!(error = %e, "cannot release batch task leases");
+            }
+        }
+        loop {
+            loop {
+                match self.run_once(&cancel).await {
+                    // Tasks still due after a busy round get the next one at once.
+                    Ok(n) if n > 0 && !cancel.is_cancelled() => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "batch scheduler round failed");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(self.settings.tick) => {}
+                _ = self.wakeup.notified() => {}
+            }
+        }
+        tracing::info!("batch scheduler stopped");
+    }
+
+    /// Gives every due task one turn; returns how many turns sent chunks.
+    pub async fn run_once(&self, cancel: &CancellationToken) -> Result<usize, StoreError> {
+        let now = sesame_core::time::now_unix();
+        let due = self.store.due_tasks(now, 20).await?;
+        let mut n_chunks = 0;
+        for id in due {
+            if cancel.is_cancelled() {
+                break;
+            }
+            if self.turn(id, cancel).await? == Turn::Chunk {
+                n_chunks += 1;
+            }
+        }
+        Ok(n_chunks)
+    }
+
+    /// One turn of task `id`: claim it, submit up to one chunk, save.
+    pub async fn turn(&self, id: i64, cancel: &CancellationToken) -> Result<Turn, StoreError> {
+        let now = sesame_core::time::now_unix();
+        let lease_until = now + LEASE.as_secs() as i64;
+        let Some(mut task) = self
+            .store
+            .claim_task(id, &self.owner, now, lease_until)
+            .await?
+        else {
+            return Ok(Turn::Skipped);
+        };
+        if !task.run_started {
+            if self
+                .store
+                .receiver(task.account_id, task.receiver_id)
+                .await?
+                .is_none()
+            {
+                return self
+                    .fail(&mut task, "the recipient list was deleted".into())
+                    .await;
+            }
+            task.run_started = true;
+            task.cursor_id = 0;
+            task.cache_count = 0;
+            task.request_count += self
+                .store
+                .count_receiver_details_after(task.receiver_id, 0)
+                .await?;
+            tracing::info!(
+                task_id = task.id,
+                cycle = task.n_cycles + 1,
+                n = task.request_count,
+                "batch task run starts"
+            );
+        }
+        task.status = task_status::SENDING;
+        task.err_msg.clear();
+        self.save(&task, true).await?;
+
+        let rows = self
+            .store
+            .receiver_details_after(task.receiver_id, task.cursor_id, self.settings.chunk as i64)
+            .await?;
+        if rows.is_empty() {
+            return self.finish_run(&mut task).await;
+        }
+        let mut last_save = Instant::now();
+        let mut turn = Turn::Chunk;
+        for row in &rows {
+            if cancel.is_cancelled() {
+                turn = Turn::Interrupted;
+                break;
+            }
+            match self.submit_one(&task, row, cancel).await {
+                Ok(()) => task.send_count += 1,
+                Err(SubmitError::AllBlackListed | SubmitError::AllUnsubscribed) => {
+                    task.n_suppressed += 1
+                }
+                Err(SubmitError::AllFrequencyLimited) => task.n_limited += 1,
+                Err(SubmitError::ExceedSendLimit(why)) => {
+                    return self.pause(&mut task, &why).await;
+                }
+                Err(
+                    e @ (SubmitError::NotAuthenticatedSender(_)
+                    | SubmitError::IncorrectSender(_)
+                    | SubmitError::InvalidTemplate(_)
+                    | SubmitError::WithoutPermission),
+                ) => {
+                    return self.fail(&mut task, e.to_string()).await;
+                }
+                Err(SubmitError::RateLimited(_)) => {
+                    // Only when cancelled while waiting for the rate.
+                    turn = Turn::Interrupted;
+                    break;
+                }
+                Err(e @ (SubmitError::Store(_) | SubmitError::Internal(_))) => {
+                    tracing::error!(task_id = task.id, error = %e, "batch recipient not submitted; retrying later");
+                    turn = Turn::Interrupted;
+                    break;
+                }
+                Err(e) => {
+                    // This recipient's own data (a missing variable, a bad address): skip it.
+                    tracing::warn!(task_id = task.id, recipient = %row.email, error = %e, "batch recipient skipped");
+                    task.n_failed += 1;
+                }
+            }
+            task.cursor_id = row.id;
+            if last_save.elapsed() >= SAVE_EVERY {
+                self.save(&task, true).await?;
+                self.queue_wakeup.notify_one();
+                last_save = Instant::now();
+            }
+        }
+        // Still due: other tasks come first (they were due earlier), then this one again.
+        task.next_run_at = Some(sesame_core::time::now_unix());
+        self.save(&task, false).await?;
+        self.queue_wakeup.notify_one();
+        Ok(turn)
+    }
+
+    /// Submits one recipient, waiting for the account's pace and retrying while the rate
+    /// limit says so. `RateLimited` comes back only when cancelled while waiting.
+    async fn submit_one(
+        &self,
+        task: &Task,
+        row: &ReceiverDetail,
+        cancel: &CancellationToken,
+    ) -> Result<(), SubmitError> {
+        let submission = Submission {
+            account_id: task.account_id,
+            from: task.from_address.clone(),
+            to: vec![row.email.clone()],
+            reply_to: task.reply_to.clone(),
+            subject: marked_subject(&task.subject, task.ad_location),
+            template: task.template_id.map(|id| {
+                (
+                    id,
+                    merge_data(&task.template_data, row.template_data.as_deref()),
+                )
+            }),
+            trigger_type: 0,
+            unsubscribe: task.unsubscribe.and_then(|u| u8::try_from(u).ok()),
+            ..Submission::default()
+        };
+        loop {
+            self.pace(task.account_id, cancel).await;
+            if cancel.is_cancelled() {
+                return Err(SubmitError::RateLimited(self.settings.mail_rate));
+            }
+            let now = sesame_core::time::now_unix();
+            match submit::submit(&self.store, &self.submit, submission.clone(), now).await {
+                Ok(_) => return Ok(()),
+                Err(SubmitError::RateLimited(per_second)) => {
+                    let wait = Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)));
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(SubmitError::RateLimited(per_second)),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits until the account may submit its next batch recipient (80 % of the mail rate).
+    async fn pace(&self, account_id: i64, cancel: &CancellationToken) {
+        if self.settings.mail_rate == 0 {
+            return;
+        }
+        let interval = Duration::from_secs_f64(
+            1.0 / (f64::from(self.settings.mail_rate) * BULK_SHARE_OF_RATE),
+        );
+        let wait = {
+            let Ok(mut next) = self.pacer.lock() else {
+                return;
+            };
+            let now = Instant::now();
+            let slot = next.entry(account_id).or_insert(now);
+            if *slot < now {
+                *slot = now;
+            }
+            let wait = *slot - now;
+            *slot += interval;
+            wait
+        };
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// The list is done for this run: finished, or waiting for the next cycle.
+    async fn finish_run(&self, task: &mut Task) -> Result<Turn, StoreError> {
+        task.n_cycles += 1;
+        task.run_started = false;
+        task.cache_count = 0;
+        let now = sesame_core::time::now_unix();
+        match next_cycle(task, now, self.settings.cycle_unit) {
+            Some(at) => {
+                task.status = task_status::WAITING;
+                task.next_run_at = Some(at);
+            }
+            None => {
+                task.status = task_status::FINISHED;
+                task.next_run_at = None;
+            }
+        }
+        tracing::info!(task_id = task.id, sent = task.send_count, next = ?task.next_run_at, "batch task run finished");
+        self.save(task, false).await?;
+        Ok(Turn::RunFinished)
+    }
+
+    /// The daily quota ran out: status 6, the rest cached until the next day.
+    async fn pause(&self, task: &mut Task, why: &str) -> Result<Turn, StoreError> {
+        let now = sesame_core::time::now_unix();
+        let zone = &self.submit.time_zone;
+        let today = sesame_core::time::start_of_day(now, zone);
+        task.status = task_status::PAUSED;
+        task.cache_count = self
+            .store
+            .count_receiver_details_after(task.receiver_id, task.cursor_id)
+            .await?;
+        task.next_run_at = Some(sesame_core::time::next_day_start(today, zone));
+        task.err_msg = format!("paused until tomorrow: {why}");
+        tracing::info!(
+            task_id = task.id,
+            cached = task.cache_count,
+            "batch task paused for the daily quota"
+        );
+        self.save(task, false).await?;
+        Ok(Turn::Paused)
+    }
+
+    /// The task cannot go on: status 7 with the reason.
+    async fn fail(&self, task: &mut Task, why: String) -> Result<Turn, StoreError> {
+        tracing::warn!(task_id = task.id, error = %why, "batch task stopped");
+        task.status = task_status::ERROR;
+        task.next_run_at = None;
+        task.run_started = false;
+        task.cache_count = 0;
+        task.err_msg = why;
+        self.save(task, false).await?;
+        Ok(Turn::Failed)
+    }
+
+    /// Writes the task back, keeping the lease (`keep`) or releasing it.
+    async fn save(&self, task: &Task, keep: bool) -> Result<(), StoreError> {
+        let now = sesame_core::time::now_unix();
+        let lease = keep.then_some(now + LEASE.as_secs() as i64);
+        if !self.store.save_task(task, &self.owner, lease, now).await? {
+            tracing::warn!(task_id = task.id, "batch task lease lost");
+        }
+        Ok(())
+    }
+}
+
+/// The subject with the advertisement mark of ADLocation (1 before, 2 after, else none).
+pub fn marked_subject(subject: &str, ad_location: i64) -> String {
+    match ad_location {
+        1 => format!("{AD_MARK}{subject}"),
+        2 => format!("{subject}{AD_MARK}"),
+        _ => subject.to_string(),
+    }
+}
+
+/// The task's TemplateData overridden key by key by the recipient's. A part that is not a
+/// JSON object is left to the submit pipeline to refuse (the row's own data is checked at
+/// upload, the task's at creation).
+pub fn merge_data(task_data: &str, row_data: Option<&str>) -> String {
+    let parse = |text: &str| -> Option<serde_json::Map<String, serde_json::Value>> {
+        if text.trim().is_empty() {
+            return Some(Default::default());
+        }
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => None,
+        }
+    };
+    let row_data = row_data.unwrap_or("");
+    match (parse(task_data), parse(row_data)) {
+        (Some(mut merged), Some(row)) => {
+            merged.extend(row);
+            serde_json::Value::Object(merged).to_string()
+        }
+        (None, _) => task_data.to_string(),
+        (_, None) => row_data.to_string(),
+    }
+}
+
+/// When a finished run's task runs next: cyclic tasks (TaskType 3, TermCycle 0) at the next
+/// `BeginTime + k × IntervalTime` still ahead (missed cycles are not made up); others never.
+pub fn next_cycle(task: &Task, now: i64, cycle_unit: Duration) -> Option<i64> {
+    if task.task_type != 3 || task.term_cycle != 0 {
+        return None;
+    }
+    let begin = task.begin_at?;
+    let interval = task
+        .interval_hours
+        .max(1)
+        .saturating_mul(cycle_unit.as_secs().max(1) as i64);
+    let elapsed_cycles = if now >= begin {
+        (now - begin) / interval + 1
+    } else {
+        0
+    };
+    let k = task.n_cycles.max(elapsed_cycles);
+    Some(begin + k * interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_merge_and_subject_mark() {
+        assert_eq!(
+            merge_data(r#"{"a":"task","b":"task"}"#, Some(r#"{"b":"row"}"#)),
+            r#"{"a":"task","b":"row"}"#
+        );
+        assert_eq!(merge_data("", None), "{}");
+        assert_eq!(merge_data("", Some(r#"{"x":1}"#)), r#"{"x":1}"#);
+        assert_eq!(marked_subject("Hi", 1), "<AD>Hi");
+        assert_eq!(marked_subject("Hi", 2), "Hi<AD>");
+        assert_eq!(marked_subject("Hi", 0), "Hi");
+    }
+}
