@@ -547,6 +547,15 @@ return_path_domain = "bounces.sesame.localhost"
     }
 
     #[test]
+    fn bulk_intervals() {
+        let config = Config::parse("[bulk]\ntick = \"1s\"\ncycle_unit = \"2s\"\n").unwrap();
+        assert_eq!(config.bulk.cycle_unit, Duration::from_secs(2));
+        assert_eq!(Config::default().bulk.cycle_unit, Duration::from_secs(3600));
+        check_err("[bulk]\nchunk = 0\n", "bulk.chunk");
+        check_err("[bulk]\nspeed = 1\n", "speed");
+    }
+
+    #[test]
     fn trusted_networks_are_cidr_blocks() {
         let config = Config::parse(
             "[smtp]\ntrusted_networks = [\"127.0.0.1/32\", \"::1\", \"10.0.0.0/8\"]\n",

@@ -446,4 +446,53 @@ mod tests {
         assert_eq!(marked_subject("Hi", 2), "Hi<AD>");
         assert_eq!(marked_subject("Hi", 0), "Hi");
     }
+
+    fn task(task_type: i64, term_cycle: i64, n_cycles: i64) -> Task {
+        Task {
+            id: 1,
+            account_id: 1,
+            from_address: String::new(),
+            receiver_id: 1,
+            receivers_name: String::new(),
+            subject: String::new(),
+            template_id: None,
+            template_data: String::new(),
+            reply_to: None,
+            unsubscribe: None,
+            ad_location: 0,
+            task_type,
+            begin_at: Some(1000),
+            interval_hours: 2,
+            term_cycle,
+            created_at: 0,
+            status: task_status::SENDING,
+            next_run_at: None,
+            run_started: false,
+            cursor_id: 0,
+            n_cycles,
+            request_count: 0,
+            send_count: 0,
+            cache_count: 0,
+            n_suppressed: 0,
+            n_limited: 0,
+            n_failed: 0,
+            err_msg: String::new(),
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn cycles() {
+        let hour = Duration::from_secs(3600);
+        // A run that ends within its interval: the next slot.
+        assert_eq!(next_cycle(&task(3, 0, 1), 1010, hour), Some(1000 + 7200));
+        // Missed slots are not made up: the next one still ahead.
+        assert_eq!(
+            next_cycle(&task(3, 0, 1), 1000 + 7200 * 3 + 5, hour),
+            Some(1000 + 7200 * 4)
+        );
+        assert_eq!(next_cycle(&task(3, 1, 1), 1010, hour), None);
+        assert_eq!(next_cycle(&task(1, 0, 1), 1010, hour), None);
+        assert_eq!(next_cycle(&task(2, 0, 1), 1010, hour), None);
+    }
 }
