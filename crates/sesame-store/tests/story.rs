@@ -138,6 +138,7 @@ async fn story(store: &Store) {
 
     queue_story(store, a.account_id, b.account_id, domain.id, now).await;
     events_story(store, a.account_id, b.account_id, domain.id, now).await;
+    bulk_story(store, a.account_id, b.account_id, now).await;
 
     assert!(
         store
@@ -710,4 +711,175 @@ async fn events_story(store: &Store, account: i64, other: i64, domain_id: i64, n
             .unwrap()
     );
     assert_eq!(store.pending_events(account).await.unwrap(), 0);
+}
+
+/// Recipient lists and batch tasks: appends with their limits, the cursor's order, leases.
+async fn bulk_story(store: &Store, account: i64, other: i64, now: i64) {
+    use sesame_store::bulk::{Appended, DetailQuery, NewDetail, NewTask, TaskQuery};
+    let list = store
+        .create_receiver(account, "news", "", now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_receiver(account, "news", "", now).await,
+        Err(sesame_store::StoreError::Conflict)
+    ));
+    let row = |email: &str, status: i64| NewDetail {
+        email: email.into(),
+        template_data: Some(r#"{"name":"x"}"#.into()),
+        status,
+        reason: String::new(),
+    };
+    let rows: Vec<NewDetail> = (0..1200).map(|i| row(&format!("u{i}@a.test"), 1)).collect();
+    let keys = Some(r#"["name"]"#);
+    assert_eq!(
+        store
+            .append_receiver_details(account, list, &rows, keys, 50_000, now)
+            .await
+            .unwrap(),
+        Appended::Done
+    );
+    assert_eq!(
+        store
+            .append_receiver_details(
+                account,
+                list,
+                &[row("bad", 2)],
+                Some(r#"["other"]"#),
+                50_000,
+                now
+            )
+            .await
+            .unwrap(),
+        Appended::KeysDiffer {
+            expected: r#"["name"]"#.into()
+        }
+    );
+    assert_eq!(
+        store
+            .append_receiver_details(account, list, &[row("x@a.test", 1)], keys, 1200, now)
+            .await
+            .unwrap(),
+        Appended::OverLimit { existing: 1200 }
+    );
+    assert_eq!(
+        store
+            .append_receiver_details(account, list, &[row("bad", 2)], keys, 50_000, now)
+            .await
+            .unwrap(),
+        Appended::Done
+    );
+    assert_eq!(
+        store
+            .append_receiver_details(other, list, &[row("y@a.test", 1)], None, 50_000, now)
+            .await
+            .unwrap(),
+        Appended::NotFound
+    );
+    let receiver = store.receiver(account, list).await.unwrap().unwrap();
+    assert_eq!(
+        (receiver.status, receiver.n_rows, receiver.n_invalid),
+        (3, 1201, 1)
+    );
+    assert!(store.receiver(other, list).await.unwrap().is_none());
+    let page = store
+        .list_receiver_details(&DetailQuery {
+            account_id: account,
+            receiver_id: list,
+            email: "u11",
+            created_from: None,
+            created_until: None,
+            status: 0,
+            offset: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((page.total, page.n_valid, page.n_invalid), (111, 111, 0));
+    let first = store.receiver_details_after(list, 0, 500).await.unwrap();
+    assert_eq!(first.len(), 500);
+    assert_eq!(first[0].email, "u0@a.test");
+    let after = first.last().unwrap().id;
+    assert_eq!(
+        store
+            .count_receiver_details_after(list, after)
+            .await
+            .unwrap(),
+        700
+    );
+
+    let task = store
+        .create_task(
+            &NewTask {
+                account_id: account,
+                from_address: "noreply@mail.example.test",
+                receiver_id: list,
+                receivers_name: "news",
+                subject: "Hi",
+                template_id: Some(1),
+                template_data: "",
+                reply_to: None,
+                unsubscribe: None,
+                ad_location: 0,
+                task_type: 1,
+                begin_at: None,
+                interval_hours: 0,
+                term_cycle: 0,
+                next_run_at: now,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.due_tasks(now, 10).await.unwrap(), vec![task]);
+    let mut claimed = store
+        .claim_task(task, "me", now, now + 60)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .claim_task(task, "you", now, now + 60)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.due_tasks(now, 10).await.unwrap().is_empty());
+    claimed.cursor_id = after;
+    claimed.send_count = 500;
+    claimed.status = 5;
+    claimed.run_started = true;
+    assert!(!store.save_task(&claimed, "you", None, now).await.unwrap());
+    assert!(store.save_task(&claimed, "me", None, now).await.unwrap());
+    let again = store
+        .claim_task(task, "you", now, now + 60)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.cursor_id, again.send_count, again.run_started),
+        (after, 500, true)
+    );
+    store.release_task_leases().await.unwrap();
+    let (tasks, total) = store
+        .list_tasks(&TaskQuery {
+            account_id: account,
+            status: 5,
+            receiver_id: 0,
+            task_type: 0,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!((tasks.len(), total), (1, 1));
+    assert!(store.delete_receiver(account, list).await.unwrap());
+    assert!(
+        store
+            .receiver_details_after(list, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
