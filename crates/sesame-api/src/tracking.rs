@@ -69,7 +69,7 @@ async fn click(
     let Some(delivery) = delivery(&app, LinkKind::Click, &token, url).await else {
         return not_found();
     };
-    let Ok(location) = HeaderValue::from_str(url) else {
+    let Ok(location) = HeaderValue::from_str(&location_of(url)) else {
         return not_found();
     };
     record(&app, &delivery, Engagement::Click, url, &headers).await;
@@ -150,6 +150,20 @@ async fn record(app: &App, d: &DeliveryInfo, what: Engagement, link: &str, heade
     }
 }
 
+/// `url` fit for a Location header: bytes outside printable ASCII (a non-ASCII path or query,
+/// a space) percent-encoded, everything else as it was in the mail.
+fn location_of(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for byte in url.bytes() {
+        if byte.is_ascii_graphic() {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
 }
@@ -188,4 +202,19 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn locations_are_ascii() {
+        assert_eq!(
+            super::location_of("https://a.test/x?q=1&r=2"),
+            "https://a.test/x?q=1&r=2"
+        );
+        assert_eq!(
+            super::location_of("https://a.test/é b"),
+            "https://a.test/%C3%A9%20b"
+        );
+    }
 }
