@@ -1,5 +1,5 @@
-//! The shared bounce corpus (`shared/testdata/bounces`, real bounces, complaints and look-alikes
-//! with Sisimai's expectations): every file is parsed, and a file counts as right when its list
+//! The bounce corpus (`testdata/bounces`, a copy of `shared/testdata/bounces`: real bounces,
+//! complaints and look-alikes with Sisimai's expectations): every file is parsed, and a file counts as right when its list
 //! of (address, status, kind) matches `expected.jsonl`. Prints the figure per family and overall,
 //! lists the failures, and fails below 95 %. A missing corpus fails the test.
 
@@ -12,7 +12,7 @@ use sesame_bounce::{Kind, Report, parse};
 const THRESHOLD: f64 = 0.95;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/bounces")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/bounces")
 }
 
 /// One expected recipient: lowercase address (None when redacted), acceptable statuses, kind.
@@ -92,7 +92,7 @@ fn corpus_matches_expectations() {
     let expected_path = dir.join("expected.jsonl");
     let expected_text = std::fs::read_to_string(&expected_path).unwrap_or_else(|e| {
         panic!(
-            "the bounce corpus is missing: cannot read {} ({e}); it lives in shared/testdata/bounces beside the repository",
+            "the bounce corpus is missing: cannot read {} ({e}); it lives in testdata/bounces at the repository's root (a copy of shared/testdata/bounces)",
             expected_path.display()
         )
     });

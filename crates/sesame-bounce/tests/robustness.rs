@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sesame_bounce::parse;
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/bounces");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/bounces");
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
             "the bounce corpus is missing: cannot read {} ({e})",
