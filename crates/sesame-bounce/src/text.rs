@@ -292,11 +292,12 @@ fn starts_with_reply_code(line: &str) -> bool {
 
 /// True when `text` says something beyond addresses and punctuation.
 fn has_content(text: &str) -> bool {
-    let mut rest = text.to_string();
-    for found in find_addresses(text).iter().rev() {
-        rest.replace_range(found.start..found.end, "");
-    }
-    rest.chars().filter(|c| c.is_alphabetic()).count() >= 6
+    // Spans may overlap ("a@b@c" gives two): count what no span covers.
+    let spans = find_addresses(text);
+    text.char_indices()
+        .filter(|(i, c)| c.is_alphabetic() && !spans.iter().any(|f| (f.start..f.end).contains(i)))
+        .count()
+        >= 6
 }
 
 /// Joins lines into one, collapsing runs of blanks.

@@ -173,3 +173,19 @@ fn hostile_inputs_stay_bounded() {
     json.push(b'}');
     check("deep JSON", &json, limit);
 }
+
+/// Inputs the fuzzer (`fuzz/`, target bounce_parse) found crashing, kept so they stay fixed.
+#[test]
+fn fuzz_regressions_never_panic() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fuzz-regressions exists") {
+        let path = entry.expect("readable directory").path();
+        let input = std::fs::read(&path).expect("readable file");
+        check(&path.display().to_string(), &input, Duration::from_secs(5));
+        n += 1;
+    }
+    assert!(n > 0, "no regression inputs in {}", dir.display());
+    // The shape of the first one: addresses sharing characters ("a@b@c").
+    check("overlapping addresses", b"From: MAILER-DAEMON@x\r\nSubject: Undelivered Mail\r\n\r\nThe following address failed: a@b@c@d.example user unknown@@x\r\n", Duration::from_secs(5));
+}
