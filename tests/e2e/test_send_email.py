@@ -553,6 +553,35 @@ def test_daily_quota(srv, rd, sink):
     sink.wait_message(b)
 
 
+def test_daily_quota_holds_under_concurrent_sends(srv, rd, sink):
+    """The quota is taken in the enqueue transaction: 12 concurrent sends against a quota of 5
+    give exactly 5 messages, whatever the interleaving."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+    acc = srv.account("quota-race")
+    srv.cli("account", "update", "--app-id", str(acc.app_id), "--daily-quota", "5")
+    sender, tid = ready_sender(srv, srv.client(acc))
+    rcpts = [new_rcpt(rd) for _ in range(12)]
+
+    def one(to):
+        try:
+            send(srv.client(acc), sender, to, tid)
+            return "ok"
+        except TencentCloudSDKException as e:
+            return e.code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(one, rcpts))
+    assert results.count("ok") == 5, results
+    assert set(results) == {"ok", "FailedOperation.ExceedSendLimit"}, results
+    REFUSED.extend(to for to, r in zip(rcpts, results) if r != "ok")
+    for to, r in zip(rcpts, results):
+        if r == "ok":
+            sink.wait_message(to)
+
+
 def test_mail_rate_limit(make_sending_server, rd, sink):
     """`[sending] mail_rate` counts recipients per second per account (bursts up to 120)."""
     srv = make_sending_server({"sending": {"mail_rate": 5}}, name="rate")

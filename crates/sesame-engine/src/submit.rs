@@ -509,7 +509,7 @@ async fn admit(
             },
         );
     }
-    check_quota(
+    let caps = check_quota(
         store,
         account_id,
         &prepared.domain,
@@ -564,6 +564,8 @@ async fn admit(
         trigger_type: prepared.trigger_type,
         body: &signed,
         day: sesame_core::time::start_of_day(now, &settings.time_zone),
+        account_cap: caps.account,
+        domain_cap: Some(caps.domain),
     };
     let new_deliveries: Vec<NewDelivery<'_>> = deliveries
         .iter()
@@ -578,7 +580,20 @@ async fn admit(
             },
         )
         .collect();
-    store.enqueue(&new_message, &new_deliveries, now).await?;
+    match store.enqueue(&new_message, &new_deliveries, now).await {
+        Ok(_) => {}
+        // Another submission took the rest of the quota since `check_quota` looked.
+        Err(StoreError::QuotaExceeded(scope)) => {
+            return Err(SubmitError::ExceedSendLimit(match scope {
+                "account" => format!("the account may send {} a day", caps.account.unwrap_or(0)),
+                _ => format!(
+                    "{} may send {} a day at its reputation level",
+                    prepared.domain.name, caps.domain
+                ),
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(Accepted {
         message_id,
         header_message_id: prepared.header_message_id,
@@ -1002,6 +1017,15 @@ fn check_message_id(text: &str) -> Result<String, SubmitError> {
     }
 }
 
+/// Today's caps that a message must fit in; `enqueue` applies them again atomically.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    /// The sender domain's cap at its (possibly just raised) reputation level.
+    domain: i64,
+    /// The operator's cap of the account, if any.
+    account: Option<i64>,
+}
+
 async fn check_quota(
     store: &Store,
     account_id: i64,
@@ -1009,7 +1033,7 @@ async fn check_quota(
     n: i64,
     now: i64,
     zone: &jiff::tz::TimeZone,
-) -> Result<(), SubmitError> {
+) -> Result<Caps, SubmitError> {
     let since = sesame_core::time::start_of_day(now, zone);
     let mut level = domain.reputation_level.max(1) as u32;
     let domain_sent = store.count_accepted_by_domain(domain.id, since).await?;
@@ -1037,7 +1061,8 @@ async fn check_quota(
             )));
         }
     }
-    if let Some(cap) = store.account(account_id).await?.and_then(|a| a.daily_quota) {
+    let account_cap = store.account(account_id).await?.and_then(|a| a.daily_quota);
+    if let Some(cap) = account_cap {
         let sent = store.count_accepted_by_account(account_id, since).await?;
         if sent + n > cap {
             return Err(SubmitError::ExceedSendLimit(format!(
@@ -1045,7 +1070,10 @@ async fn check_quota(
             )));
         }
     }
-    Ok(())
+    Ok(Caps {
+        domain: reputation::daily_quota(level) as i64,
+        account: account_cap,
+    })
 }
 
 /// Signs with the domain's key(s): the main key at the selector, and for DKIMOption 2 the

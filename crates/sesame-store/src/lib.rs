@@ -47,6 +47,10 @@ pub enum StoreError {
     /// The sealed secret could not be opened: the server key is not the one it was sealed with.
     #[error("cannot open a stored secret: is this the server key the data was written with?")]
     Sealed,
+    /// `enqueue` found that the message would take the account's or the sender domain's
+    /// accepted count for the day over the cap it was given (`"account"` or `"domain"`).
+    #[error("the daily sending quota of the {0} is used up")]
+    QuotaExceeded(&'static str),
     #[error("storage: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migrations: {0}")]

@@ -14,7 +14,7 @@ use sqlx::FromRow;
 
 use crate::events::{StatDelta, bump_stats, domain_of, event_of, queue_event};
 use crate::inbound::{DeliveryInfo, INFO_SELECT};
-use crate::{Backend, Result, Store, on_pool};
+use crate::{Backend, Result, Store, StoreError, on_pool};
 
 /// Delivery status as the API shows it (`DeliverStatus`).
 pub mod deliver_status {
@@ -38,6 +38,10 @@ pub struct NewMessage<'a> {
     pub body: &'a [u8],
     /// Start of the day (API time zone) whose send counters the accepted recipients count in.
     pub day: i64,
+    /// Daily caps checked atomically with the counters: the account's and the sender domain's
+    /// (`None` = no cap). The enqueue fails with `StoreError::QuotaExceeded` rather than go over.
+    pub account_cap: Option<i64>,
+    pub domain_cap: Option<i64>,
 }
 
 /// One recipient of a new message. A refused recipient (`send_status` ≠ 0) is stored already
@@ -213,17 +217,32 @@ impl Store {
                 queue_event!(tx, &event, now);
             }
             let n_accepted = deliveries.iter().filter(|d| d.send_status == 0).count() as i64;
-            for (scope, scope_id) in [("account", message.account_id), ("domain", message.domain_id)] {
-                sqlx::query(
-                    "INSERT INTO send_counters (scope, scope_id, day, accepted) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted + excluded.accepted",
+            let scopes = [
+                ("account", message.account_id, message.account_cap),
+                ("domain", message.domain_id, message.domain_cap),
+            ];
+            for (scope, scope_id, cap) in scopes {
+                // The row is updated only while it stays within the cap, so two concurrent
+                // submissions cannot both take the last of the quota.
+                let cap = cap.unwrap_or(i64::MAX);
+                let counted = sqlx::query(
+                    "INSERT INTO send_counters (scope, scope_id, day, accepted) \
+                     SELECT $1, $2, $3, $4 WHERE $4 <= $5 \
+                     ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted + excluded.accepted \
+                     WHERE send_counters.accepted + excluded.accepted <= $5",
                 )
                 .bind(scope)
                 .bind(scope_id)
                 .bind(message.day)
                 .bind(n_accepted)
+                .bind(cap)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if counted == 0 && n_accepted > 0 {
+                    tx.rollback().await?;
+                    return Err(StoreError::QuotaExceeded(scope));
+                }
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)

@@ -215,6 +215,8 @@ async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, no
         trigger_type: 1,
         body: b"signed bytes",
         day: now,
+        account_cap: None,
+        domain_cap: None,
     };
     let deliveries = [
         NewDelivery {
@@ -243,6 +245,28 @@ async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, no
     assert_eq!(
         store.message_body(row).await.unwrap().unwrap(),
         b"signed bytes"
+    );
+    // The caps are applied with the counters: a message that would go over is not stored.
+    let accepted = store.count_accepted_by_account(account, now).await.unwrap();
+    for (account_cap, domain_cap, scope) in [
+        (Some(accepted), None, "account"),
+        (None, Some(accepted), "domain"),
+    ] {
+        let over = NewMessage {
+            message_id: "qcloudses-30-1-date-x-over",
+            account_cap,
+            domain_cap,
+            ..message
+        };
+        match store.enqueue(&over, &deliveries, now).await {
+            Err(sesame_store::StoreError::QuotaExceeded(s)) => assert_eq!(s, scope),
+            other => panic!("expected QuotaExceeded({scope}), got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.count_accepted_by_account(account, now).await.unwrap(),
+        accepted,
+        "a refused enqueue counts nothing"
     );
     assert_eq!(
         store.count_accepted_by_account(account, now).await.unwrap(),
@@ -531,6 +555,8 @@ async fn events_story(store: &Store, account: i64, other: i64, domain_id: i64, n
         trigger_type: 1,
         body: b"signed",
         day,
+        account_cap: None,
+        domain_cap: None,
     };
     let deliveries = [
         NewDelivery {
