@@ -59,6 +59,9 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// Bytes of replies held back for a pipelining client before they are written anyway.
+const MAX_QUEUED_REPLIES: usize = 64 * 1024;
+
 /// One line read from the client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
@@ -148,7 +151,9 @@ impl Conn {
     /// written first unless the client has already pipelined more input.
     pub async fn read_line(&mut self, max: usize) -> Result<Line, ReadError> {
         let pipelined = self.reader.as_ref().is_some_and(|r| !r.buffer().is_empty());
-        if !pipelined {
+        // A client that pipelines without reading its replies cannot make them pile up here:
+        // past 64 KiB they are written, and TCP's back-pressure (then the timeout) stops it.
+        if !pipelined || self.out.len() > MAX_QUEUED_REPLIES {
             self.flush().await?;
         }
         let timeout = self.timeout;
