@@ -12,6 +12,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sesame_mail::render::escape_html;
 use sesame_mail::tracking::LinkKind;
 use sesame_store::inbound::DeliveryInfo;
 use sesame_store::tracking::Engagement;
@@ -94,8 +95,8 @@ async fn unsubscribe_page(State(app): State<Arc<App>>, Path(token): Path<String>
         &format!(
             "<p>Stop mail from <b>{}</b> to <b>{}</b>?</p>\
              <form method=\"post\"><button type=\"submit\">Unsubscribe</button></form>",
-            escape(domain),
-            escape(&delivery.recipient)
+            escape_html(domain),
+            escape_html(&delivery.recipient)
         ),
     )
 }
@@ -114,8 +115,8 @@ async fn unsubscribe(
         "Unsubscribed",
         &format!(
             "<p><b>{}</b> will get no more mail from <b>{}</b>.</p>",
-            escape(&delivery.recipient),
-            escape(domain_of(&delivery.from_address))
+            escape_html(&delivery.recipient),
+            escape_html(domain_of(&delivery.from_address))
         ),
     )
 }
@@ -195,13 +196,6 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         html,
     )
         .into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

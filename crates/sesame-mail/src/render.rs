@@ -62,6 +62,14 @@ pub fn render(
     Ok(out)
 }
 
+/// `value` with the five HTML-special characters escaped: safe in text and in quoted
+/// attribute values.
+pub fn escape_html(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 16);
+    push_html_escaped(&mut out, value);
+    out
+}
+
 fn push_html_escaped(out: &mut String, value: &str) {
     for ch in value.chars() {
         match ch {

@@ -12,6 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::render::escape_html;
+
 /// What a link does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkKind {
@@ -201,7 +203,7 @@ fn rewrite_tag(tag: &str, rewrite: &mut impl FnMut(&str) -> Option<String>) -> S
         let Some(new) = rewrite(&url) else {
             return tag.to_string();
         };
-        return format!("{}{}{}", &tag[..start], escape_attribute(&new), &tag[end..]);
+        return format!("{}{}{}", &tag[..start], escape_html(&new), &tag[end..]);
     }
     tag.to_string()
 }
@@ -215,19 +217,11 @@ fn decode_entities(text: &str) -> String {
         .replace("&#39;", "'")
 }
 
-fn escape_attribute(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// `html` with the open pixel before its last `</body>` (or at the end).
 pub fn add_pixel(html: &str, pixel_url: &str) -> String {
     let img = format!(
         "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:none;border:0\">",
-        escape_attribute(pixel_url)
+        escape_html(pixel_url)
     );
     insert_before_body_end(html, &img)
 }
@@ -293,7 +287,7 @@ pub fn add_html_footer(html: &str, language: u8, url: &str) -> String {
     let direction = if language == 9 { " dir=\"rtl\"" } else { "" };
     let footer = format!(
         "<p{direction} style=\"font-size:12px;color:#888\">{sentence} <a href=\"{}\">{link}</a>.</p>",
-        escape_attribute(url)
+        escape_html(url)
     );
     insert_before_body_end(html, &footer)
 }
