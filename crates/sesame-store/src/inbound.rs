@@ -181,11 +181,7 @@ impl Store {
     /// report about the same delivery is not recorded twice; returns whether this one was.
     pub async fn record_complaint(&self, complaint: &NewComplaint<'_>, now: i64) -> Result<bool> {
         let d = complaint.delivery;
-        let from_domain = d
-            .from_address
-            .rsplit_once('@')
-            .map_or("", |(_, domain)| domain)
-            .to_string();
+        let from_domain = domain_of(&d.from_address);
         let source_ip: String = complaint.source_ip.chars().take(64).collect();
         let feedback_type: String = complaint.feedback_type.chars().take(64).collect();
         on_pool!(self, pool => {
@@ -214,7 +210,7 @@ impl Store {
             .bind(&d.header_message_id)
             .bind(&d.from_address)
             .bind(&d.recipient)
-            .bind(&from_domain)
+            .bind(from_domain)
             .bind(&d.recipient_domain)
             .bind(&source_ip)
             .bind(&d.subject)
