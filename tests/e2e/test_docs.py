@@ -269,3 +269,34 @@ def test_errors_page_covers_every_status():
     assert len(deliver) >= 5, deliver
     for n in deliver:
         assert f"\n| {n} |" in deliver_section, f"DeliverStatus {n} missing from docs/errors.md"
+
+
+# --------------------------------------------------------------------------- help in the binary
+
+# The commands of crates/sesame/src/cli.rs whose help gives an example (a command added later
+# belongs here too).
+HELP_COMMANDS = [[], ["serve"], ["account"], ["account", "create"], ["account", "update"], ["domain"],
+                 ["domain", "update"], ["bounce"], ["bounce", "parse"], ["template"],
+                 ["template", "approve"], ["template", "reject"]]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "sesame")
+def test_help_says_what_and_gives_an_example(command):
+    r = subprocess.run([str(SESAME_BIN), *command, "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and len(lines[0].split()) >= 4, f"no sentence of what it does:\n{r.stdout}"
+    assert re.search(r"^Examples?:\n  sesame ", r.stdout, re.M), f"no example:\n{r.stdout}"
+    for example in re.findall(r"^  (sesame .*)$", r.stdout, re.M):
+        assert example.split()[1:1 + len(command)] == command or not command, example
+
+
+def test_config_error_points_to_the_docs(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[api]\nlisten = 5\n')
+    r = subprocess.run([str(SESAME_BIN), "account", "create", "--name", "x", "--config", str(bad)],
+                       capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert "api.listen" in last and last.endswith("see docs/configuration.md"), r.stderr
+    assert (REPO / "docs" / "configuration.md").exists()

@@ -15,7 +15,16 @@ use sesame_store::{ServerKey, Store};
 #[command(
     name = "sesame",
     version,
-    about = "Self-hosted Simple Email Service speaking the Tencent Cloud SES API"
+    about = "Self-hosted Simple Email Service speaking the Tencent Cloud SES API",
+    long_about = "Self-hosted Simple Email Service speaking the Tencent Cloud SES API (ses 2020-10-02) and \
+SMTP. `sesame serve` runs the server; the other commands are the operator's, run on the same \
+storage while it runs or not.",
+    after_help = "Examples:
+  sesame serve --config /etc/sesame/sesame.toml
+  sesame account create --name acme --config /etc/sesame/sesame.toml
+
+Every command takes --config FILE (or SESAME_CONFIG); without one it uses the embedded defaults \
+(SQLite under ./data/). Keys: docs/configuration.md. User guide: docs/README.md."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,18 +41,32 @@ pub struct ConfigArg {
 #[derive(Subcommand)]
 enum Command {
     /// Run every part: the API, SMTP listeners, the queue and the schedulers.
+    ///
+    /// Prints `sesame ready` on stderr once every listener is bound; SIGTERM or SIGINT stops it
+    /// cleanly. Logs go to stderr (filter with SESAME_LOG, e.g. `debug`).
+    #[command(after_help = "Example:
+  sesame serve --config /etc/sesame/sesame.toml
+
+Quick start: docs/quickstart.md. Configuration keys: docs/configuration.md.")]
     Serve {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Manage accounts (tenants).
+    /// Manage accounts (tenants): create one with its API key, change its settings.
+    #[command(after_help = "Examples:
+  sesame account create --name acme
+  sesame account update --app-id 1000001 --daily-quota 10000 --custom-content true")]
     Account {
         #[command(subcommand)]
         command: AccountCommand,
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Operator settings of sender domains.
+    /// Operator settings of sender domains (the reputation level and so the daily cap).
+    #[command(after_help = "Example:
+  sesame domain update --domain mail.example.com --reputation-level 5
+
+Levels and caps: docs/limits.md.")]
     Domain {
         #[command(subcommand)]
         command: DomainCommand,
@@ -52,6 +75,8 @@ enum Command {
     },
     /// Run the inbound bounce and complaint parser on stored messages (no storage, no server):
     /// one JSON object per file with its kind and recipients.
+    #[command(after_help = "Example:
+  sesame bounce parse bounce.eml complaint.eml")]
     Bounce {
         #[command(subcommand)]
         command: BounceCommand,
@@ -60,6 +85,9 @@ enum Command {
         _config: ConfigArg,
     },
     /// Review templates of accounts that have template review on.
+    #[command(after_help = "Examples:
+  sesame template approve 12
+  sesame template reject 13 --reason \"links to a URL shortener\"")]
     Template {
         #[command(subcommand)]
         command: TemplateCommand,
@@ -71,15 +99,22 @@ enum Command {
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Create an account with its first API key; prints {"AppId", "SecretId", "SecretKey"}.
+    #[command(after_help = "Example:
+  sesame account create --name acme --config /etc/sesame/sesame.toml")]
     Create {
+        /// A name for the account: 1-100 printable characters.
         #[arg(long)]
         name: String,
     },
-    /// Change an account's settings.
+    /// Change an account's settings; prints the account's settings after the change.
+    #[command(after_help = "Examples:
+  sesame account update --app-id 1000001 --daily-quota 50000
+  sesame account update --app-id 1000001 --template-review true --tracking false")]
     Update {
+        /// The account's AppId, as `account create` printed it.
         #[arg(long = "app-id")]
         app_id: i64,
-        /// Daily sending cap of the account (overrides the reputation caps' total).
+        /// Daily sending cap of the account, applied besides each domain's reputation cap.
         #[arg(long = "daily-quota")]
         daily_quota: Option<i64>,
         /// Whether new and updated templates wait for an operator's review.
@@ -98,10 +133,13 @@ enum AccountCommand {
 enum DomainCommand {
     /// Set a sender domain's reputation level (1-20), e.g. for a sender moving from another
     /// service with an established volume. Its daily cap follows the level.
+    #[command(after_help = "Example:
+  sesame domain update --domain mail.example.com --reputation-level 5")]
     Update {
         /// The domain, as registered.
         #[arg(long)]
         domain: String,
+        /// The new level, 1 (500 a day) to 20 (1 000 000 a day).
         #[arg(long = "reputation-level", value_parser = clap::value_parser!(i64).range(1..=20))]
         reputation_level: i64,
     },
@@ -111,7 +149,10 @@ enum DomainCommand {
 enum BounceCommand {
     /// Parse each FILE (a whole message, as received) and print what the inbound listener
     /// would record: {"file", "kind", "recipients": [{"address", "status", "kind", "diagnostic"}]}.
+    #[command(after_help = "Example:
+  sesame bounce parse /var/mail/bounces/*.eml")]
     Parse {
+        /// Messages as received (RFC 5322 files, e.g. .eml).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -119,11 +160,20 @@ enum BounceCommand {
 
 #[derive(Subcommand)]
 enum TemplateCommand {
-    /// Approve a template (status 0).
-    Approve { id: i64 },
-    /// Reject a template (status 2) with a reason the account sees.
-    Reject {
+    /// Approve a template (status 0): the account can send it.
+    #[command(after_help = "Example:
+  sesame template approve 12")]
+    Approve {
+        /// The TemplateID.
         id: i64,
+    },
+    /// Reject a template (status 2) with a reason the account sees.
+    #[command(after_help = "Example:
+  sesame template reject 13 --reason \"links to a URL shortener\"")]
+    Reject {
+        /// The TemplateID.
+        id: i64,
+        /// Why, in words the account's users understand (1-500 characters).
         #[arg(long)]
         reason: String,
     },
@@ -197,7 +247,9 @@ fn bounce_parse(files: &[PathBuf]) -> anyhow::Result<()> {
 /// The config named by `--config` / `SESAME_CONFIG`, or the defaults.
 pub fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<Config>> {
     let config = match &arg.config {
-        Some(path) => Config::load(path)?,
+        Some(path) => {
+            Config::load(path).map_err(|e| anyhow::anyhow!("{e}; see docs/configuration.md"))?
+        }
         None => Config::default(),
     };
     Ok(Arc::new(config))
