@@ -33,6 +33,9 @@ pub struct Config {
     pub sending: SendingConfig,
     pub events: EventsConfig,
     pub bulk: BulkConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub retention: RetentionConfig,
 }
 
 /// `[storage]`: where accounts, domains and messages live.
@@ -294,6 +297,103 @@ impl Default for BulkConfig {
     }
 }
 
+/// `[log]` (extension): how `sesame serve` writes its log lines to stderr.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human-readable, the default) or `json` (one JSON object per line).
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `info,sesame_engine=debug`; the environment
+    /// variable `SESAME_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info,sqlx=warn,hickory=warn".into(),
+        }
+    }
+}
+
+/// `[metrics]` (extension): the Prometheus endpoint `/metrics` on the API listener.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// When set, a scrape must send `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            token: None,
+        }
+    }
+}
+
+// Written by hand so the token never reaches a log line.
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("enabled", &self.enabled)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// `[retention]` (extension): how long stored data is kept. The purge job removes what is
+/// older in small batches, so it never holds the store for long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Signed message bodies of finished messages (every recipient delivered, bounced or
+    /// dropped) are emptied after this; their statuses stay.
+    #[serde(deserialize_with = "duration")]
+    pub bodies: Duration,
+    /// Messages and their per-recipient statuses (GetSendEmailStatus). The cloud answers
+    /// status queries for 30 days.
+    #[serde(deserialize_with = "duration")]
+    pub messages: Duration,
+    /// Complaint reports (GetAbuseReport) and event callbacks still not accepted by their
+    /// receiver.
+    #[serde(deserialize_with = "duration")]
+    pub events: Duration,
+    /// Daily statistics (GetStatisticsReport).
+    #[serde(deserialize_with = "duration")]
+    pub statistics: Duration,
+    /// How often the purge job runs.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Rows removed per statement; the job pauses between batches.
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        RetentionConfig {
+            bodies: days(7),
+            messages: days(30),
+            events: days(30),
+            statistics: days(400),
+            interval: Duration::from_secs(3600),
+            batch: 500,
+        }
+    }
+}
+
 impl Config {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -346,6 +446,25 @@ impl Config {
         }
         if self.events.concurrency == 0 {
             return Err("key `events.concurrency`: must be at least 1".into());
+        }
+        if self.retention.interval.is_zero() {
+            return Err("key `retention.interval`: must be more than zero".into());
+        }
+        if self.retention.batch == 0 {
+            return Err("key `retention.batch`: must be at least 1".into());
+        }
+        if self.retention.bodies > self.retention.messages {
+            return Err(
+                "key `retention.bodies`: cannot be longer than `retention.messages` (a body goes with its message)"
+                    .into(),
+            );
+        }
+        if let Some(token) = &self.metrics.token
+            && token.trim().is_empty()
+        {
+            return Err(
+                "key `metrics.token`: must not be empty (leave it out for no token)".into(),
+            );
         }
         if self.sending.dkim_selector.is_empty()
             || !self
@@ -472,6 +591,24 @@ fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<jiff::tz::TimeZone, D::E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_sections_parse_and_check() {
+        let c = Config::parse(
+            "[log]\nformat = \"json\"\n[metrics]\ntoken = \"s3cret\"\n[retention]\nbodies = \"1d\"\nmessages = \"30d\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.retention.bodies, Duration::from_secs(86_400));
+        assert!(!format!("{:?}", c.metrics).contains("s3cret"));
+        check_err("[log]\nformat = \"xml\"\n", "log.format");
+        check_err("[retention]\nbodies = \"40d\"\n", "retention.bodies");
+        check_err("[retention]\nbatch = 0\n", "retention.batch");
+        check_err("[metrics]\ntoken = \" \"\n", "metrics.token");
+        let d = Config::default();
+        assert_eq!(d.retention.messages, Duration::from_secs(30 * 86_400));
+        assert!(d.metrics.enabled && d.metrics.token.is_none());
+    }
 
     fn check_err(text: &str, needle: &str) {
         let err = Config::parse(text).expect_err("config should be refused");

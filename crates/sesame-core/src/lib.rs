@@ -5,6 +5,7 @@
 pub mod address;
 pub mod config;
 pub mod event;
+pub mod metrics;
 pub mod reputation;
 pub mod template;
 pub mod time;

@@ -68,6 +68,8 @@ pub struct LeasedDelivery {
     pub created_at: i64,
     /// The delivery has its own copy of the message (`delivery_body`).
     pub own_body: bool,
+    /// The API MessageId, for log lines an operator can follow.
+    pub message_id: String,
 }
 
 /// What happened to one delivery attempt.
@@ -132,7 +134,8 @@ pub struct StatusQuery<'a> {
 }
 
 const LEASE_COLUMNS: &str = "id, message_row, account_id, recipient, recipient_domain, \
-     n_attempts, created_at, body IS NOT NULL AS own_body";
+     n_attempts, created_at, body IS NOT NULL AS own_body, \
+     (SELECT m.message_id FROM messages m WHERE m.id = message_row) AS message_id";
 
 impl Store {
     /// Stores a message and its deliveries in one transaction; returns the message row id.

@@ -1,0 +1,190 @@
+//! Operations on a real store: queue statistics, the retention purges (what is old goes,
+//! what is recent or still queued stays) and the online SQLite backup. SQLite always,
+//! PostgreSQL too when `SESAME_TEST_DATABASE_URL` names a server.
+
+use sesame_store::queue::{NewDelivery, NewMessage};
+use sesame_store::{ServerKey, Store};
+
+const DAY: i64 = 86_400;
+
+/// Enqueues a message created at `at`; `pending` leaves one recipient in the queue,
+/// otherwise every recipient is refused (final at once, as a black-listed one is).
+async fn message(
+    store: &Store,
+    account: i64,
+    domain: i64,
+    id: &str,
+    at: i64,
+    pending: bool,
+) -> i64 {
+    let status = if pending { 0 } else { 1007 };
+    store
+        .enqueue(
+            &NewMessage {
+                account_id: account,
+                message_id: id,
+                header_message_id: id,
+                from_address: "noreply@ops.example.test",
+                domain_id: domain,
+                subject: "ops",
+                template_id: None,
+                trigger_type: 0,
+                body: b"signed bytes",
+                day: at,
+                account_cap: None,
+                domain_cap: None,
+            },
+            &[
+                NewDelivery {
+                    recipient: "a@one.test",
+                    recipient_domain: "one.test",
+                    send_status: status,
+                    deliver_message: "",
+                    body: Some(b"own copy"),
+                },
+                NewDelivery {
+                    recipient: "b@two.test",
+                    recipient_domain: "two.test",
+                    send_status: status,
+                    deliver_message: "",
+                    body: None,
+                },
+            ],
+            at,
+        )
+        .await
+        .unwrap()
+}
+
+async fn ops_story(store: &Store, dir: &std::path::Path) {
+    let now = 1_800_000_000;
+    let account = store.create_account("ops", now).await.unwrap().account_id;
+    let domain = store
+        .create_domain(account, "ops.example.test", 0, "[]", &[], now)
+        .await
+        .unwrap()
+        .id;
+    let ancient = message(store, account, domain, "m-ancient", now - 40 * DAY, false).await;
+    let week_old = message(store, account, domain, "m-week", now - 10 * DAY, false).await;
+    let stuck = message(store, account, domain, "m-stuck", now - 40 * DAY, true).await;
+    let fresh = message(store, account, domain, "m-fresh", now - 60, false).await;
+
+    let stats = store.queue_stats(1).await.unwrap();
+    assert_eq!(stats.depth, 2, "m-stuck's two recipients are still queued");
+    assert_eq!(stats.oldest_created_at, Some(now - 40 * DAY));
+    assert_eq!(
+        stats.by_domain,
+        vec![("one.test".to_string(), 1), ("other".to_string(), 1)]
+    );
+
+    // Bodies older than a week go (one row per batch here), statuses stay.
+    assert_eq!(store.purge_bodies(now - 7 * DAY, 1).await.unwrap(), 1);
+    assert_eq!(store.purge_bodies(now - 7 * DAY, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_bodies(now - 7 * DAY, 10).await.unwrap(), 0);
+    for row in [ancient, week_old] {
+        assert_eq!(store.message_body(row).await.unwrap(), Some(Vec::new()));
+    }
+    assert_eq!(
+        store.message_body(stuck).await.unwrap().unwrap(),
+        b"signed bytes"
+    );
+    assert_eq!(
+        store.message_body(fresh).await.unwrap().unwrap(),
+        b"signed bytes"
+    );
+
+    // Messages older than 30 days go with their statuses, unless still queued.
+    assert_eq!(store.purge_messages(now - 30 * DAY, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_messages(now - 30 * DAY, 10).await.unwrap(), 0);
+    assert_eq!(store.message_body(ancient).await.unwrap(), None);
+    assert!(store.message_body(week_old).await.unwrap().is_some());
+    assert!(store.message_body(stuck).await.unwrap().is_some());
+    assert_eq!(store.queue_stats(10).await.unwrap().depth, 2);
+
+    // Statistics and expired black-list entries.
+    store
+        .add_black(
+            account,
+            "gone@one.test",
+            "550 no such user",
+            now - 20 * DAY,
+            now - DAY,
+        )
+        .await
+        .unwrap();
+    store
+        .add_black(
+            account,
+            "still@one.test",
+            "550 no such user",
+            now - DAY,
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_black_list(now, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_expired_black_list(now, 10).await.unwrap(), 0);
+    store.purge_statistics(now - 400 * DAY, 10).await.unwrap();
+    store.purge_events(now - 30 * DAY, 10).await.unwrap();
+    store.probe().await.unwrap();
+
+    if store.backend_name() == "sqlite" {
+        let copy = dir.join("backup.db");
+        store.backup_to(&copy).await.unwrap();
+        assert!(
+            store.backup_to(&copy).await.is_err(),
+            "an existing file is not overwritten"
+        );
+        let restored = Store::open(
+            &format!("sqlite://{}", copy.display()),
+            ServerKey::from_bytes(&[1; 32]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(restored.integrity_check().await.unwrap(), "ok");
+        assert!(restored.message_body(week_old).await.unwrap().is_some());
+        assert_eq!(restored.queue_stats(10).await.unwrap().depth, 2);
+    } else {
+        assert!(store.backup_to(&dir.join("x.db")).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn ops_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/sesame.db", dir.path().display());
+    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
+        .await
+        .unwrap();
+    ops_story(&store, dir.path()).await;
+}
+
+#[tokio::test]
+async fn ops_on_postgres() {
+    let Ok(base) = std::env::var("SESAME_TEST_DATABASE_URL") else {
+        eprintln!("SESAME_TEST_DATABASE_URL not set: PostgreSQL ops story skipped");
+        return;
+    };
+    let name = format!("sesame_ops_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let (server, _) = base.rsplit_once('/').expect("a database part");
+    let store = Store::open(&format!("{server}/{name}"), ServerKey::from_bytes(&[1; 32]))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ops_story(&store, dir.path()).await;
+    store.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
