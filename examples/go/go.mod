@@ -1,0 +1,3 @@
+module example.com/sesame-smtp
+
+go 1.19
