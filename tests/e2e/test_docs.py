@@ -300,3 +300,48 @@ def test_config_error_points_to_the_docs(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert "api.listen" in last and last.endswith("see docs/configuration.md"), r.stderr
     assert (REPO / "docs" / "configuration.md").exists()
+
+
+# --------------------------------------------------------------------------- links of the guide
+
+GUIDE_PAGES = ["README.md", "quickstart.md", "dns.md", "errors.md", "limits.md", "deliverability.md",
+               "migrating.md"]
+# Pages the index links that other work adds.
+NOT_YET = {"operations.md"}
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    return {slug(m.group(1)) for m in re.finditer(r"^#+ (.*)$", path.read_text(), re.M)}
+
+
+@pytest.mark.parametrize("page", GUIDE_PAGES)
+def test_guide_links_resolve(page):
+    path = DOCS / page
+    broken = []
+    for target in LINK.findall(path.read_text()):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        file, _, fragment = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        if file in NOT_YET and not dest.exists():
+            continue
+        if not dest.exists():
+            broken.append(target)
+        elif fragment and fragment not in anchors(dest):
+            broken.append(target)
+    assert not broken, f"{page}: broken links {broken}"
+
+
+def test_index_links_every_page():
+    index = (DOCS / "README.md").read_text()
+    # operations-*.md pages hang off operations.md.
+    pages = {p.name for p in DOCS.glob("*.md") if not p.name.startswith("operations-")} - {"README.md"}
+    missing = sorted(p for p in pages | NOT_YET if f"]({p})" not in index)
+    assert not missing, f"docs/README.md does not link {missing}"
