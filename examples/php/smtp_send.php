@@ -21,6 +21,7 @@ use PHPMailer\PHPMailer\PHPMailer;
 require getenv('PHPMAILER_AUTOLOAD') ?: '/usr/share/php/libphp-phpmailer/autoload.php';
 
 $mail = new PHPMailer(true); // throw on errors
+$mail->CharSet = PHPMailer::CHARSET_UTF8;
 $mail->isSMTP();
 $mail->Host = getenv('SESAME_SMTP_HOST') ?: '127.0.0.1';
 $mail->Port = (int) (getenv('SESAME_SMTP_PORT') ?: 2587);
