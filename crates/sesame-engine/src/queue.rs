@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sesame_store::ip_pools::PoolScope;
 use sesame_store::queue::{Attempt, LeasedDelivery};
 use sesame_store::{Store, StoreError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::classify::Outcome;
-use crate::delivery::{DeliveryConfig, MxResolver, OutboundMessage, deliver_batch};
+use crate::delivery::{DeliveryConfig, MxResolver, OutboundMessage, Rotations, deliver_batch_from};
+use crate::sending_ips::SendingIps;
 
 /// How long a hard-bounced address stays on the black list.
 pub const BLACK_LIST_DAYS: i64 = 14;
@@ -47,6 +49,8 @@ pub struct Worker {
     owner: String,
     return_path_secret: [u8; 32],
     wakeup: Arc<Notify>,
+    /// Round-robin turns of the dedicated sending-IP pools, kept across passes.
+    rotations: Rotations<PoolScope>,
 }
 
 impl Worker {
@@ -67,6 +71,7 @@ impl Worker {
             owner,
             return_path_secret,
             wakeup,
+            rotations: Rotations::new(),
         }
     }
 
@@ -83,8 +88,11 @@ impl Worker {
             return Ok(0);
         }
         let n = leased.len();
+        // Grouped by destination domain and by source pool: a connection bound to one
+        // account's dedicated address never carries another's mail.
+        let sending_ips = SendingIps::resolve(&self.store, &self.rotations, &leased).await?;
         let mut bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
-        let mut groups: HashMap<String, Vec<LeasedDelivery>> = HashMap::new();
+        let mut groups: HashMap<(String, Option<PoolScope>), Vec<LeasedDelivery>> = HashMap::new();
         // A personalised delivery (its own tracking links) has its own copy.
         let mut own_bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
         for delivery in leased {
@@ -106,7 +114,10 @@ impl Worker {
                 }
             }
             groups
-                .entry(delivery.recipient_domain.clone())
+                .entry((
+                    delivery.recipient_domain.clone(),
+                    sending_ips.scope_of(&delivery),
+                ))
                 .or_default()
                 .push(delivery);
         }
@@ -114,7 +125,8 @@ impl Worker {
             self.settings.concurrency.max(1),
         ));
         let mut tasks = tokio::task::JoinSet::new();
-        for (domain, deliveries) in groups {
+        for ((domain, scope), deliveries) in groups {
+            let source = sending_ips.source(scope);
             let messages: Vec<OutboundMessage> = deliveries
                 .iter()
                 .map(|d| OutboundMessage {
@@ -138,7 +150,8 @@ impl Worker {
             let resolver = self.resolver.clone();
             let config = self.delivery.clone();
             tasks.spawn(async move {
-                let outcomes = deliver_batch(&resolver, &config, &domain, &messages).await;
+                let outcomes =
+                    deliver_batch_from(&resolver, &config, &domain, &source, &messages).await;
                 drop(permit);
                 (deliveries, outcomes)
             });

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domains;
 pub mod events;
 pub mod inbound;
+pub mod ip_pools;
 pub mod ops;
 pub mod queue;
 pub mod senders;

@@ -94,6 +94,19 @@ Levels and caps: docs/limits.md.")]
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Dedicated sending IPs: pools of source addresses for an account or a sender domain.
+    #[command(after_help = "Examples:
+  sesame ip add --app-id 1000001 --ip 192.0.2.10
+  sesame ip add --app-id 1000001 --ip 192.0.2.11 --domain mail.example.com
+  sesame ip list --app-id 1000001
+
+More: docs/operations-ips.md.")]
+    Ip {
+        #[command(subcommand)]
+        command: crate::ip::IpCommand,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -200,6 +213,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: BounceCommand::Parse { files },
             ..
         } => bounce_parse(&files),
+        Command::Ip { command, config } => crate::ip::main(command, &config).await,
         Command::Template { command, config } => {
             let config = load_config(&config)?;
             let store = open_store(&config).await?;

@@ -3,6 +3,7 @@
 //! that print data print exactly that on stdout.
 
 mod cli;
+mod ip;
 mod serve;
 
 use std::process::ExitCode;

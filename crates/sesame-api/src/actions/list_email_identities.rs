@@ -1,9 +1,11 @@
 //! ListEmailIdentities: the caller's domains with reputation level and daily quota, filtered
-//! by tags and paged.
+//! by tags and paged. SendIp lists a domain's dedicated sending IPs: the domain's pool, else the
+//! account's, empty when it sends from the shared addresses.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sesame_core::reputation;
+use sesame_store::ip_pools::pool_of_domain;
 
 use super::create_email_identity::{Tag, tags_of};
 use super::{Caller, Fields, fields, internal, page};
@@ -51,6 +53,11 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
         .max()
         .unwrap_or(0);
     let total = domains.len();
+    let pool_members = app
+        .store
+        .pool_members_of_account(caller.account_id)
+        .await
+        .map_err(|e| internal(&e))?;
     let identities: Vec<Value> = domains
         .iter()
         .skip(offset as usize)
@@ -62,7 +69,9 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
                 "SendingEnabled": d.verified,
                 "CurrentReputationLevel": level(d),
                 "DailyQuota": reputation::daily_quota(level(d) as u32),
-                "SendIp": [],
+                "SendIp": pool_of_domain(&pool_members, d.id)
+                    .map(|(_, ips)| ips)
+                    .unwrap_or_default(),
                 "TagList": tags_of(&d.tags),
                 "DKIMOption": d.dkim_option,
             })

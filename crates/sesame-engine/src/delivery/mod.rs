@@ -9,6 +9,7 @@
 pub mod classify;
 pub mod mx;
 pub mod smtp;
+pub mod source;
 mod tls;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub use classify::{Outcome, classify_reply, classify_report, is_hard_bounce};
 pub use mx::{MxResolver, RouteError};
 pub use smtp::{Capabilities, Reply, SendReport, SessionError, SmtpClient, Timeouts};
+pub use source::{Rotations, Source, SourcePool};
 
 /// Most connection attempts for one batch, across all hosts and addresses, so a domain with
 /// many unreachable MX hosts cannot hold a worker for hours.
@@ -89,6 +91,19 @@ pub async fn deliver_batch(
     domain: &str,
     messages: &[OutboundMessage],
 ) -> Vec<Vec<(String, Outcome)>> {
+    deliver_batch_from(resolver, config, domain, &Source::Shared, messages).await
+}
+
+/// As [`deliver_batch`], with every connection from `source` (a dedicated pool, round-robin,
+/// or the shared default). When no address of a pool can be used, the messages are deferred:
+/// they never leave from the shared addresses instead.
+pub async fn deliver_batch_from(
+    resolver: &MxResolver,
+    config: &DeliveryConfig,
+    domain: &str,
+    source: &Source,
+    messages: &[OutboundMessage],
+) -> Vec<Vec<(String, Outcome)>> {
     let mut results: Vec<Option<Vec<(String, Outcome)>>> = vec![None; messages.len()];
     if messages.is_empty() {
         return Vec::new();
@@ -134,9 +149,10 @@ pub async fn deliver_batch(
                 break 'hosts;
             }
             n_attempts += 1;
-            let mut client = match SmtpClient::connect_named(
+            let mut client = match source::connect(
+                source,
                 target.address,
-                Some(&target.host),
+                &target.host,
                 &config.helo_name,
                 timeouts,
             )

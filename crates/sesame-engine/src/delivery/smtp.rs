@@ -7,11 +7,11 @@
 //! content.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
@@ -95,6 +95,12 @@ impl fmt::Display for Reply {
 pub enum SessionError {
     #[error("connecting to {address} failed: {reason}")]
     Connect { address: SocketAddr, reason: String },
+    /// The source address could not be bound (not an address of this host: EADDRNOTAVAIL).
+    #[error("binding the source address {source_ip} failed: {reason}")]
+    Bind { source_ip: IpAddr, reason: String },
+    /// No source address of a dedicated pool could be used for this destination.
+    #[error("no source address: {0}")]
+    NoSource(String),
     #[error("timed out waiting for {stage}")]
     Timeout { stage: &'static str },
     #[error("connection failed during {stage}: {reason}")]
@@ -218,8 +224,22 @@ impl SmtpClient {
         helo_name: &str,
         timeouts: Timeouts,
     ) -> Result<SmtpClient, SessionError> {
+        Self::connect_from(address, None, server_name, helo_name, timeouts).await
+    }
+
+    /// As [`SmtpClient::connect_named`], from the source address `source_ip` when given (a
+    /// dedicated sending IP; it must be of the destination's family), else from whatever
+    /// address the system picks. A source that cannot be bound is [`SessionError::Bind`].
+    pub async fn connect_from(
+        address: SocketAddr,
+        source_ip: Option<IpAddr>,
+        server_name: Option<&str>,
+        helo_name: &str,
+        timeouts: Timeouts,
+    ) -> Result<SmtpClient, SessionError> {
         match Self::open(
             address,
+            source_ip,
             server_name,
             helo_name,
             timeouts,
@@ -229,7 +249,15 @@ impl SmtpClient {
         {
             Err(SessionError::Tls(reason)) => {
                 tracing::info!(%address, %reason, "starttls failed, retrying without tls");
-                Self::open(address, server_name, helo_name, timeouts, TlsMode::Never).await
+                Self::open(
+                    address,
+                    source_ip,
+                    server_name,
+                    helo_name,
+                    timeouts,
+                    TlsMode::Never,
+                )
+                .await
             }
             other => other,
         }
@@ -237,12 +265,23 @@ impl SmtpClient {
 
     async fn open(
         address: SocketAddr,
+        source_ip: Option<IpAddr>,
         server_name: Option<&str>,
         helo_name: &str,
         timeouts: Timeouts,
         tls_mode: TlsMode,
     ) -> Result<SmtpClient, SessionError> {
-        let tcp = match tokio::time::timeout(timeouts.connect, TcpStream::connect(address)).await {
+        let socket = match source_ip {
+            Some(source_ip) => Some(bound_socket(address, source_ip)?),
+            None => None,
+        };
+        let connecting = async {
+            match socket {
+                Some(socket) => socket.connect(address).await,
+                None => TcpStream::connect(address).await,
+            }
+        };
+        let tcp = match tokio::time::timeout(timeouts.connect, connecting).await {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(err)) => {
                 return Err(SessionError::Connect {
@@ -546,6 +585,28 @@ impl SmtpClient {
 }
 
 /// "250-text" → (250, false, "text"); "250 text" or "250" → (250, true, "text").
+/// A TCP socket of `destination`'s family bound to `source_ip` (any port), ready to connect.
+/// Binding comes first so that an address this host does not have fails here, as
+/// [`SessionError::Bind`], before any packet leaves.
+fn bound_socket(destination: SocketAddr, source_ip: IpAddr) -> Result<TcpSocket, SessionError> {
+    let bind_error = |reason: String| SessionError::Bind { source_ip, reason };
+    if source_ip.is_ipv4() != destination.is_ipv4() {
+        return Err(bind_error(format!(
+            "not of the family of the destination {destination}"
+        )));
+    }
+    let socket = if destination.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| bind_error(e.to_string()))?;
+    socket
+        .bind(SocketAddr::new(source_ip, 0))
+        .map_err(|e| bind_error(e.to_string()))?;
+    Ok(socket)
+}
+
 fn parse_reply_line(line: &str) -> Option<(u16, bool, &str)> {
     let digits = line.get(..3)?;
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
