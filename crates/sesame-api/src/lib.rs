@@ -4,6 +4,7 @@
 //! codes; everything below it speaks Sesame's own types.
 
 pub mod actions;
+pub mod ops;
 pub mod protocol;
 pub mod server;
 pub mod tracking;

@@ -36,6 +36,8 @@ pub struct App {
     pub queue_wakeup: Arc<tokio::sync::Notify>,
     /// Wakes the batch task scheduler when a task was created.
     pub bulk_wakeup: Arc<tokio::sync::Notify>,
+    /// Set once every listener is bound and the workers run (`/readyz`).
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -69,7 +71,18 @@ impl App {
             submit_settings,
             queue_wakeup,
             bulk_wakeup: Arc::new(tokio::sync::Notify::new()),
+            started: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// `sesame serve` calls this once every listener is bound and every worker spawned.
+    pub fn mark_started(&self) {
+        self.started
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn started(&self) -> bool {
+        self.started.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -78,6 +91,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", axum::routing::any(handle))
         .merge(crate::tracking::routes())
+        .merge(crate::ops::routes())
         .fallback(not_found)
         .with_state(app)
 }
@@ -107,6 +121,13 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         Err(error) => envelope_err(&request_id, error),
     };
     let code = result.as_ref().err().map(|e| e.code.as_ref()).unwrap_or("");
+    // Only names of real actions become label values: the series stay bounded.
+    let label = if outcome.known {
+        outcome.action.as_str()
+    } else {
+        "unknown"
+    };
+    sesame_core::metrics::get().api_request(label, code, started.elapsed());
     tracing::info!(
         request_id = %request_id,
         action = %outcome.action,
@@ -131,6 +152,8 @@ fn json_response(body: &Value) -> Response {
 #[derive(Default)]
 struct Outcome {
     action: String,
+    /// `action` names one of the actions served.
+    known: bool,
     account_id: i64,
 }
 
@@ -159,6 +182,7 @@ async fn run(
         &body,
     )?;
     outcome.action = parsed.action.clone();
+    outcome.known = actions::Action::from_name(&parsed.action).is_ok();
     check_region(parsed.region.as_deref(), &app.config.api.regions)?;
 
     let key = app

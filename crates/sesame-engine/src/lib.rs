@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod identity;
 pub mod inbound;
 pub mod queue;
+pub mod retention;
 pub mod sending_ips;
 pub mod submit;
 pub mod verify;

@@ -80,10 +80,12 @@ impl Worker {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = sesame_core::time::now_unix();
         let lease_until = now + self.settings.lease.as_secs() as i64;
+        let started = std::time::Instant::now();
         let leased = self
             .store
             .lease_due(&self.owner, now, lease_until, self.settings.batch)
             .await?;
+        sesame_core::metrics::get().storage("lease", started.elapsed());
         if leased.is_empty() {
             return Ok(0);
         }
@@ -232,10 +234,31 @@ impl Worker {
                 Attempt::Bounced { reason, hard }
             }
         };
+        let started = std::time::Instant::now();
         let kept = self
             .store
             .record_attempt(delivery.id, &self.owner, &attempt, now)
             .await?;
+        let m = sesame_core::metrics::get();
+        m.storage("record", started.elapsed());
+        m.queue_alive(now);
+        let (result, detail) = match &attempt {
+            Attempt::Delivered { reply } => ("delivered", reply.as_str()),
+            Attempt::Deferred { reason, .. } => ("deferred", reason.as_str()),
+            Attempt::Expired { reason } => ("dropped", reason.as_str()),
+            Attempt::Bounced { reason, .. } => ("bounced", reason.as_str()),
+        };
+        m.delivery(result);
+        // One line per delivery attempt: an operator follows a message by its MessageId.
+        tracing::info!(
+            message_id = %delivery.message_id,
+            delivery = delivery.id,
+            recipient = %delivery.recipient,
+            attempt = delivery.n_attempts + 1,
+            result,
+            detail,
+            "delivery"
+        );
         if !kept {
             tracing::warn!(
                 delivery = delivery.id,
@@ -266,6 +289,7 @@ impl Worker {
         tokio::pin!(heartbeat);
         let mut heartbeat_done = false;
         loop {
+            sesame_core::metrics::get().queue_alive(sesame_core::time::now_unix());
             if cancel.is_cancelled() {
                 break;
             }

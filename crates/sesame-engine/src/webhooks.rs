@@ -228,10 +228,18 @@ impl Job {
     async fn post_and_record(self, event: OutboxEvent) {
         let result = self.post(&event).await;
         let recorded = match result {
-            Ok(()) => self.store.event_sent(event.id, &self.owner).await,
+            Ok(()) => {
+                sesame_core::metrics::get().webhook("delivered");
+                self.store.event_sent(event.id, &self.owner).await
+            }
             Err(error) => {
                 let now = sesame_core::time::now_unix();
                 let retry_at = self.retry_at(&event, now);
+                sesame_core::metrics::get().webhook(if retry_at.is_some() {
+                    "retry"
+                } else {
+                    "gave_up"
+                });
                 match retry_at {
                     Some(at) => tracing::info!(
                         event = event.id,

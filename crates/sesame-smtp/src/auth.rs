@@ -55,6 +55,7 @@ impl Throttle {
 
     /// Counts a failed attempt against both the client and the user.
     pub fn record_failure(&self, peer: IpAddr, user: &str, now: Instant) {
+        sesame_core::metrics::get().smtp_auth_failures.inc();
         let Ok(mut failures) = self.failures.lock() else {
             return;
         };

@@ -89,6 +89,10 @@ pub async fn serve(
         let service = service.clone();
         let cancel = cancel.clone();
         sessions.spawn(async move {
+            let _open = sesame_core::metrics::SessionGuard::open(match role {
+                Role::Submission => "submission",
+                Role::Inbound => "inbound",
+            });
             session::run(service, role, tcp, peer, implicit_tls, cancel).await;
             drop(permit);
         });

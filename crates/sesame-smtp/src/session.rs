@@ -546,6 +546,7 @@ impl Session {
         match submit::submit_raw(&self.service.store, &self.service.submit, raw, now).await {
             Ok(accepted) => {
                 self.service.queue_wakeup.notify_one();
+                sesame_core::metrics::get().accepted("smtp", accepted.n_queued as u64);
                 tracing::info!(
                     peer = %self.peer,
                     account = self.auth.as_ref().map_or("trusted", |(_, user)| user.as_str()),

@@ -154,8 +154,8 @@ impl Store {
     }
 }
 
-/// The file path of an `sqlite://PATH?options` URL.
-fn sqlite_path(url: &str) -> Option<&str> {
+/// The file path of a `sqlite:` URL (`None` for other schemes and in-memory databases).
+pub fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

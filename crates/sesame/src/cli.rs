@@ -107,6 +107,41 @@ More: docs/operations-ips.md.")]
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Take a consistent copy of the SQLite store while the server runs (PostgreSQL: pg_dump).
+    ///
+    /// Writes FILE (a SQLite database) and FILE.key (the server key, without which the stored
+    /// API keys and DKIM keys cannot be read; keep it as safe as the store). Prints
+    /// {"backup", "key", "bytes"}.
+    #[command(after_help = "Example:
+  sesame backup --to /var/backups/sesame-$(date +%F).db
+
+More: docs/operations.md.")]
+    Backup {
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+        /// Leave the server key out of the backup (FILE.key is not written).
+        #[arg(long)]
+        without_key: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Replace the SQLite store with a backup; the server must be stopped.
+    ///
+    /// Checks the backup, upgrades its schema to this binary's, keeps the current store as
+    /// <db>.before-restore and, when FILE.key exists, installs that key. Prints
+    /// {"restored", "from", "previous"}.
+    #[command(after_help = "Example:
+  sesame restore --from /var/backups/sesame-2026-11-26.db
+
+Stop the server first (systemctl stop sesame), start it after. More: docs/operations.md.")]
+    Restore {
+        /// The backup file written by `sesame backup`.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -214,6 +249,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => bounce_parse(&files),
         Command::Ip { command, config } => crate::ip::main(command, &config).await,
+        Command::Backup {
+            to,
+            without_key,
+            config,
+        } => crate::backup::backup(&*load_config(&config)?, &to, !without_key).await,
+        Command::Restore { from, config } => {
+            crate::backup::restore(&*load_config(&config)?, &from).await
+        }
         Command::Template { command, config } => {
             let config = load_config(&config)?;
             let store = open_store(&config).await?;

@@ -2,6 +2,7 @@
 //! template) and the wiring of every part into one process. Logs go to stderr; commands
 //! that print data print exactly that on stdout.
 
+mod backup;
 mod cli;
 mod ip;
 mod serve;

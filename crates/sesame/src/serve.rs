@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(&config.log)?;
+    // Held until exit: one server per SQLite file, and no restore under a running server.
+    let _lock = crate::backup::lock_store(&config)?;
     let store = crate::cli::open_store(&config).await?;
     tracing::info!(backend = store.backend_name(), "storage open");
     let dns = DnsChecker::new(&config.dns.nameservers).context("setting up the DNS resolver")?;
@@ -73,6 +75,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         queue_wakeup,
     });
 
+    let ready = app.clone();
     tracker.spawn({
         let cancel = cancel.clone();
         async move {
@@ -117,6 +120,11 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tracker.spawn(scheduler.run(cancel.clone()));
     // Its own task: a slow callback receiver never holds up mail delivery.
     tracker.spawn(webhooks.run(cancel.clone()));
+    tracker.spawn(sesame_engine::retention::run(
+        store.clone(),
+        config.retention.clone(),
+        cancel.clone(),
+    ));
     tracker.close();
 
     tracing::info!(
@@ -126,6 +134,9 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         inbound = %config.inbound.listen,
         "listening"
     );
+    // The worker is spawned: its silence is measured from now.
+    sesame_core::metrics::get().queue_alive(sesame_core::time::now_unix());
+    ready.mark_started();
     eprintln!("sesame ready");
 
     shutdown_signal(&cancel).await;
@@ -188,12 +199,25 @@ async fn shutdown_signal(cancel: &CancellationToken) {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SESAME_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hickory=warn"));
-    tracing_subscriber::fmt()
+/// Log lines go to stderr, as text or JSON (`[log] format`); `SESAME_LOG` overrides the
+/// configured filter.
+fn init_logging(log: &sesame_core::config::LogConfig) -> anyhow::Result<()> {
+    let filter = match tracing_subscriber::EnvFilter::try_from_env("SESAME_LOG") {
+        Ok(filter) => filter,
+        Err(_) => tracing_subscriber::EnvFilter::try_new(&log.level)
+            .with_context(|| format!("key `log.level`: {:?} is not a tracing filter", log.level))?,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match log.format {
+        sesame_core::config::LogFormat::Text => builder.init(),
+        sesame_core::config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+    Ok(())
 }

@@ -132,6 +132,7 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
         .await
         .map_err(submit_error)?;
     app.queue_wakeup.notify_one();
+    sesame_core::metrics::get().accepted("api", accepted.n_queued as u64);
     tracing::info!(app_id = caller.account_id, message_id = %accepted.message_id, n = accepted.n_queued, "message accepted");
     Ok(fields(json!({ "MessageId": accepted.message_id })))
 }
