@@ -3,39 +3,34 @@
 //! recipient (each sees only themselves), rendered with the task's TemplateData overridden by
 //! the recipient's own, as bulk mail (TriggerType 0) so transactional mail stays ahead.
 //!
-//! A task is held under a lease while a chunk runs; its cursor (the last list row fanned out)
-//! is saved after each chunk (and every few seconds inside one), so a restart resumes where it
-//! stopped. Delivery of the chunk in flight at a crash is at-least-once: a recipient
-//! submitted after the last saved cursor is submitted again. A graceful stop finishes the
-//! recipient in hand and saves the cursor, so it never doubles one.
+//! A task is held under a lease while a chunk runs. A chunk is prepared by the batch door of
+//! the submit pipeline (`submit::prepare_batch`: the per-task checks once, each recipient
+//! rendered, checked and signed, in parallel) and committed in ONE transaction together with
+//! the task's cursor and counts (`Store::enqueue_task_chunk`), so a crash, even kill -9,
+//! neither loses nor doubles a recipient: a resumed task starts after the last committed
+//! chunk.
 //!
-//! Never holds a transaction across the submit of a recipient; knows no API protocol.
+//! Never holds a transaction while it renders or signs; knows no API protocol.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sesame_store::bulk::{ReceiverDetail, Task, task_status};
+use sesame_store::bulk::{ChunkCommit, ReceiverDetail, Task, task_status};
 use sesame_store::{Store, StoreError};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::submit::{self, Submission, SubmitError, SubmitSettings};
+use crate::submit::{
+    self, Batch, BatchOutcome, BatchRecipient, PreparedBatch, SubmitError, SubmitSettings,
+};
 
 /// The advertisement mark ADLocation puts before (1) or after (2) the subject.
 pub const AD_MARK: &str = "<AD>";
 
-/// How long a task's lease lasts; renewed at least every `SAVE_EVERY`.
+/// How long a task's lease lasts; renewed by every chunk.
 const LEASE: Duration = Duration::from_secs(60);
-/// Longest time between two saves of a task's cursor inside a chunk.
-const SAVE_EVERY: Duration = Duration::from_secs(5);
-/// Recipients of one task submitted at once. One: the submit pipeline's quota check is not
-/// atomic with its enqueue, so concurrent submits of one account can pass the daily quota
-/// together (4 at once overshot a quota of 20 by one in `test_bulk.py`; on PostgreSQL they
-/// fanned out 35 % faster). Raise it once the quota is taken atomically.
-const WINDOW: usize = 1;
-/// Longest a recipient waits for the account's rate limit before the turn gives up.
+/// Longest a chunk waits for the account's rate limit before the turn gives up.
 const RATE_WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// Share of the account's mail rate batch tasks use, leaving the rest to transactional mail.
 const BULK_SHARE_OF_RATE: f64 = 0.8;
@@ -47,7 +42,8 @@ pub struct BulkSettings {
     pub tick: Duration,
     /// The length of one IntervalTime unit (an hour in production).
     pub cycle_unit: Duration,
-    /// Recipients submitted per turn of a task before other tasks get theirs.
+    /// Recipients fanned out per turn of a task (one transaction) before other tasks get
+    /// theirs; with a mail rate, at most 80 % of one second's worth.
     pub chunk: usize,
     /// Recipients per second per account (0 = unlimited); tasks pace at 80 % of it.
     pub mail_rate: u32,
@@ -188,126 +184,123 @@ impl Scheduler {
 
         let rows = self
             .store
-            .receiver_details_after(task.receiver_id, task.cursor_id, self.settings.chunk as i64)
+            .receiver_details_after(task.receiver_id, task.cursor_id, self.chunk_size() as i64)
             .await?;
         if rows.is_empty() {
             return self.finish_run(&mut task).await;
         }
-        let mut last_save = Instant::now();
-        let mut turn = Turn::Chunk;
-        // Up to WINDOW recipients are submitted at once; their outcomes are taken in list order, so the cursor only passes rows whose submit has
-        // ended. On shutdown no new recipient starts and those in flight end and count.
-        let mut pending = rows.iter();
-        let mut in_flight: VecDeque<(&ReceiverDetail, JoinHandle<Result<(), SubmitError>>)> =
-            VecDeque::new();
-        let mut stop: Option<Stop> = None;
-        loop {
-            while stop.is_none() && in_flight.len() < WINDOW && !cancel.is_cancelled() {
-                let Some(row) = pending.next() else { break };
-                self.pace(task.account_id, cancel).await;
-                if cancel.is_cancelled() {
-                    break;
+        self.pace(task.account_id, rows.len(), cancel).await;
+        if cancel.is_cancelled() {
+            return self.interrupt(&mut task).await;
+        }
+        let batch = batch_of(&task);
+        let recipients: Vec<BatchRecipient> = rows
+            .iter()
+            .map(|row| BatchRecipient {
+                email: row.email.clone(),
+                template_data: merge_data(&task.template_data, row.template_data.as_deref()),
+            })
+            .collect();
+        let started = Instant::now();
+        let (prepared, now) = loop {
+            let now = sesame_core::time::now_unix();
+            match submit::prepare_batch(&self.store, &self.submit, &batch, &recipients, now).await {
+                Ok(prepared) => break (prepared, now),
+                Err(SubmitError::RateLimited(per_second))
+                    if started.elapsed() < RATE_WAIT_LIMIT && !cancel.is_cancelled() =>
+                {
+                    // Transactional mail took the account's bucket: wait for it to refill.
+                    let wait = (recipients.len() as f64 / f64::from(per_second.max(1))).min(1.0);
+                    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
                 }
-                let submission = self.submission(&task, row);
-                let (store, settings) = (self.store.clone(), self.submit.clone());
-                in_flight.push_back((row, tokio::spawn(submit_one(store, settings, submission))));
+                Err(e) if e.is_temporary() => {
+                    tracing::error!(task_id = task.id, error = %e, "batch chunk not prepared; retrying later");
+                    return self.interrupt(&mut task).await;
+                }
+                // The sender, the template, the subject or the reply-to address cannot pass
+                // any more: no recipient of the task can be sent.
+                Err(e) => return self.fail(&mut task, e.to_string()).await,
             }
-            let Some((row, handle)) = in_flight.pop_front() else {
-                break;
-            };
-            let outcome = handle
-                .await
-                .unwrap_or_else(|e| Err(SubmitError::Internal(format!("submit task: {e}"))));
-            if stop.is_some() {
-                // Behind a stop the cursor stays put; a recipient accepted here is submitted
-                // again when the task resumes (a race with the quota or a storage failure).
-                if outcome.is_ok() {
-                    tracing::warn!(task_id = task.id, recipient = %row.email, "batch recipient accepted behind a stop; it may be sent again on resume");
-                }
-                continue;
-            }
-            match outcome {
-                Ok(()) => task.send_count += 1,
-                Err(SubmitError::AllBlackListed | SubmitError::AllUnsubscribed) => {
-                    task.n_suppressed += 1
-                }
-                Err(SubmitError::AllFrequencyLimited) => task.n_limited += 1,
-                Err(SubmitError::ExceedSendLimit(why)) => {
-                    stop = Some(Stop::Pause(why));
-                    continue;
-                }
-                Err(
-                    e @ (SubmitError::NotAuthenticatedSender(_)
-                    | SubmitError::IncorrectSender(_)
-                    | SubmitError::InvalidTemplate(_)
-                    | SubmitError::WithoutPermission),
-                ) => {
-                    stop = Some(Stop::Fail(e.to_string()));
-                    continue;
-                }
-                Err(
-                    e @ (SubmitError::Store(_)
-                    | SubmitError::Internal(_)
-                    | SubmitError::RateLimited(_)),
-                ) => {
-                    tracing::error!(task_id = task.id, error = %e, "batch recipient not submitted; retrying later");
-                    stop = Some(Stop::Retry);
-                    continue;
-                }
-                Err(e) => {
-                    // This recipient's own data (a missing variable, a bad address): skip it.
-                    tracing::warn!(task_id = task.id, recipient = %row.email, error = %e, "batch recipient skipped");
-                    task.n_failed += 1;
-                }
-            }
-            task.cursor_id = row.id;
-            if last_save.elapsed() >= SAVE_EVERY {
-                self.save(&task, true).await?;
-                self.queue_wakeup.notify_one();
-                last_save = Instant::now();
+        };
+        for (row, outcome) in rows.iter().zip(&prepared.outcomes) {
+            if let BatchOutcome::Skipped(e) = outcome {
+                tracing::debug!(task_id = task.id, recipient = %row.email, error = %e, "batch recipient skipped");
             }
         }
-        match stop {
-            Some(Stop::Pause(why)) => return self.pause(&mut task, &why).await,
-            Some(Stop::Fail(why)) => return self.fail(&mut task, why).await,
-            Some(Stop::Retry) => turn = Turn::Interrupted,
-            None if cancel.is_cancelled() => turn = Turn::Interrupted,
-            None => {}
+        let prepared_in = started.elapsed();
+        let chunk = prepared.chunk(task.id);
+        let lease_until = now + LEASE.as_secs() as i64;
+        let committed = self
+            .store
+            .enqueue_task_chunk(
+                &chunk,
+                &self.owner,
+                Some(lease_until),
+                |n_queued| advance(&task, &prepared, &rows, n_queued),
+                now,
+            )
+            .await;
+        let (n_queued, short_of) = match committed {
+            Ok(ChunkCommit::Committed { n_queued, short_of }) => (n_queued, short_of),
+            Ok(ChunkCommit::LeaseLost) => {
+                tracing::warn!(
+                    task_id = task.id,
+                    "batch task lease lost; chunk not committed"
+                );
+                return Ok(Turn::Skipped);
+            }
+            Err(e) => {
+                tracing::error!(task_id = task.id, error = %e, "batch chunk not committed; retrying later");
+                return self.interrupt(&mut task).await;
+            }
+        };
+        task = advance(&task, &prepared, &rows, n_queued);
+        tracing::debug!(
+            task_id = task.id,
+            n = rows.len(),
+            n_queued,
+            prepare_ms = prepared_in.as_millis() as u64,
+            commit_ms = (started.elapsed() - prepared_in).as_millis() as u64,
+            "batch chunk committed"
+        );
+        if n_queued > 0 {
+            self.queue_wakeup.notify_one();
+        }
+        if let Some(SubmitError::ExceedSendLimit(why)) = prepared.quota_stop(n_queued, short_of) {
+            return self.pause(&mut task, &why).await;
         }
         // Still due: other tasks come first (they were due earlier), then this one again.
         task.next_run_at = Some(sesame_core::time::now_unix());
         self.save(&task, false).await?;
-        self.queue_wakeup.notify_one();
-        Ok(turn)
+        Ok(Turn::Chunk)
     }
 
-    /// The submission of one recipient of `task`.
-    fn submission(&self, task: &Task, row: &ReceiverDetail) -> Submission {
-        Submission {
-            account_id: task.account_id,
-            from: task.from_address.clone(),
-            to: vec![row.email.clone()],
-            reply_to: task.reply_to.clone(),
-            subject: marked_subject(&task.subject, task.ad_location),
-            template: task.template_id.map(|id| {
-                (
-                    id,
-                    merge_data(&task.template_data, row.template_data.as_deref()),
-                )
-            }),
-            trigger_type: 0,
-            unsubscribe: task.unsubscribe.and_then(|u| u8::try_from(u).ok()),
-            ..Submission::default()
+    /// Recipients of one turn: `[bulk] chunk`, and with a mail rate at most 80 % of one
+    /// second's worth, so that a chunk never needs more of the account's bucket than it holds.
+    fn chunk_size(&self) -> usize {
+        if self.settings.mail_rate == 0 {
+            return self.settings.chunk.max(1);
         }
+        let per_second = (f64::from(self.settings.mail_rate) * BULK_SHARE_OF_RATE) as usize;
+        self.settings.chunk.min(per_second).max(1)
     }
 
-    /// Waits until the account may submit its next batch recipient (80 % of the mail rate).
-    async fn pace(&self, account_id: i64, cancel: &CancellationToken) {
+    /// Ends a turn early (shutdown, a storage failure): the task stays due, its cursor where
+    /// the last committed chunk left it.
+    async fn interrupt(&self, task: &mut Task) -> Result<Turn, StoreError> {
+        task.next_run_at = Some(sesame_core::time::now_unix());
+        self.save(task, false).await?;
+        Ok(Turn::Interrupted)
+    }
+
+    /// Waits until the account may fan out its next `n` batch recipients (80 % of the
+    /// mail rate); the slots of one chunk are taken at once.
+    async fn pace(&self, account_id: i64, n: usize, cancel: &CancellationToken) {
         if self.settings.mail_rate == 0 {
             return;
         }
         let interval = Duration::from_secs_f64(
-            1.0 / (f64::from(self.settings.mail_rate) * BULK_SHARE_OF_RATE),
+            n as f64 / (f64::from(self.settings.mail_rate) * BULK_SHARE_OF_RATE),
         );
         let wait = {
             let Ok(mut next) = self.pacer.lock() else {
@@ -395,33 +388,45 @@ impl Scheduler {
     }
 }
 
-/// Why a turn stopped before the end of its chunk.
-enum Stop {
-    Pause(String),
-    Fail(String),
-    Retry,
+/// The batch of `task`: its sender, subject (with the advertisement mark), template and
+/// footer, as bulk mail (TriggerType 0).
+fn batch_of(task: &Task) -> Batch {
+    Batch {
+        account_id: task.account_id,
+        from: task.from_address.clone(),
+        reply_to: task.reply_to.clone(),
+        subject: marked_subject(&task.subject, task.ad_location),
+        template_id: task.template_id.unwrap_or(0),
+        unsubscribe: task.unsubscribe.and_then(|u| u8::try_from(u).ok()),
+        trigger_type: 0,
+    }
 }
 
-/// Submits one recipient, waiting and retrying while the account's rate limit says so (at
-/// most `RATE_WAIT_LIMIT` in all). Not cancelled by shutdown: a started recipient ends, so
-/// its outcome can be counted and the cursor moved past it.
-async fn submit_one(
-    store: Store,
-    settings: SubmitSettings,
-    submission: Submission,
-) -> Result<(), SubmitError> {
-    let started = Instant::now();
-    loop {
-        let now = sesame_core::time::now_unix();
-        match submit::submit(&store, &settings, submission.clone(), now).await {
-            Ok(_) => return Ok(()),
-            Err(SubmitError::RateLimited(per_second)) if started.elapsed() < RATE_WAIT_LIMIT => {
-                let wait = Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)));
-                tokio::time::sleep(wait).await;
+/// `task` after a chunk whose first `n_queued` messages were committed: its cursor moved
+/// past the recipients that settles, their outcomes counted.
+fn advance(
+    task: &Task,
+    prepared: &PreparedBatch,
+    rows: &[ReceiverDetail],
+    n_queued: usize,
+) -> Task {
+    let mut task = task.clone();
+    let settled = prepared.settled(n_queued).min(rows.len());
+    for outcome in &prepared.outcomes[..settled] {
+        match outcome {
+            BatchOutcome::Ready => task.send_count += 1,
+            BatchOutcome::Skipped(SubmitError::AllBlackListed | SubmitError::AllUnsubscribed) => {
+                task.n_suppressed += 1
             }
-            Err(e) => return Err(e),
+            BatchOutcome::Skipped(SubmitError::AllFrequencyLimited) => task.n_limited += 1,
+            BatchOutcome::Skipped(_) => task.n_failed += 1,
+            BatchOutcome::NoRoom => {}
         }
     }
+    if let Some(last) = settled.checked_sub(1) {
+        task.cursor_id = rows[last].id;
+    }
+    task
 }
 
 /// The subject with the advertisement mark of ADLocation (1 before, 2 after, else none).

@@ -14,6 +14,7 @@ use sesame_mail::render::{self, Escape};
 use sesame_mail::sign::DkimSigningKey;
 use sesame_mail::tracking::{self, LinkSigner, RecipientLinks};
 use sesame_mail::{attachment, dkim};
+use sesame_store::bulk::{ChunkMessage, NewChunk};
 use sesame_store::queue::{NewDelivery, NewMessage};
 use sesame_store::templates::status as template_status;
 use sesame_store::{Store, StoreError};
@@ -308,12 +309,7 @@ pub async fn submit(
     check_subject(&submission.subject)?;
     let (subject, html, text, template_id) = render_content(store, &submission).await?;
     let attachments = check_attachments(&submission.attachments)?;
-    let reply_to = match &submission.reply_to {
-        Some(r) if !r.trim().is_empty() => Some(mailbox(&Sender::parse(r).map_err(|_| {
-            SubmitError::InvalidField(format!("ReplyToAddresses {r:?} is not an address"))
-        })?)),
-        _ => None,
-    };
+    let reply_to = reply_to_mailbox(submission.reply_to.as_deref())?;
     let from = match &submission.header_from {
         Some(h) if !h.trim().is_empty() => {
             let parsed = Sender::parse(h).map_err(|_| {
@@ -356,15 +352,8 @@ pub async fn submit(
     };
     let message =
         sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?;
-    let unsubscribe = match submission.unsubscribe {
-        Some(language) => language,
-        None => store
-            .unsubscribe_config(account_id, &sender.address.to_string())
-            .await?
-            .filter(|c| c.status == 1)
-            .and_then(|c| c.language.parse::<u8>().ok())
-            .unwrap_or(0),
-    };
+    let unsubscribe =
+        unsubscribe_language(store, account_id, &sender, submission.unsubscribe).await?;
     let tracking = draft.html.is_some()
         && store
             .account(account_id)
@@ -406,43 +395,53 @@ struct Personalise {
 
 impl Personalise {
     fn copy_for(&self, links: &RecipientLinks<'_>) -> Result<Vec<u8>, SubmitError> {
-        let mut draft = self.draft.clone();
-        let unsubscribe_url = links.unsubscribe_url();
-        if let Some(html) = &draft.html {
-            let mut html = if self.tracking {
-                tracking::rewrite_links(html, |url| Some(links.click_url(url)))
-            } else {
-                html.clone()
-            };
-            if self.unsubscribe > 0 {
-                html = tracking::add_html_footer(&html, self.unsubscribe, &unsubscribe_url);
-            }
-            if self.tracking {
-                html = tracking::add_pixel(&html, &links.open_url());
-            }
-            draft.html = Some(html);
+        personalised_copy(self.draft.clone(), self.tracking, self.unsubscribe, links)
+    }
+}
+
+/// Builds one recipient's copy of `draft`: its tracked links and open pixel (`tracking`), its
+/// unsubscribe footer and RFC 8058 headers (`unsubscribe`, a footer language, or 0).
+fn personalised_copy(
+    mut draft: Draft,
+    tracking: bool,
+    unsubscribe: u8,
+    links: &RecipientLinks<'_>,
+) -> Result<Vec<u8>, SubmitError> {
+    let unsubscribe_url = links.unsubscribe_url();
+    if let Some(html) = &draft.html {
+        let mut html = if tracking {
+            tracking::rewrite_links(html, |url| Some(links.click_url(url)))
+        } else {
+            html.clone()
+        };
+        if unsubscribe > 0 {
+            html = tracking::add_html_footer(&html, unsubscribe, &unsubscribe_url);
         }
-        if self.unsubscribe > 0 {
-            if let Some(text) = &draft.text {
-                draft.text = Some(tracking::add_text_footer(
-                    text,
-                    self.unsubscribe,
-                    &unsubscribe_url,
-                ));
-            }
-            draft
-                .extra_headers
-                .retain(|(name, _)| !name.to_ascii_lowercase().starts_with("list-unsubscribe"));
-            draft
-                .extra_headers
-                .push(("List-Unsubscribe".into(), format!("<{unsubscribe_url}>")));
-            draft.extra_headers.push((
-                "List-Unsubscribe-Post".into(),
-                "List-Unsubscribe=One-Click".into(),
+        if tracking {
+            html = tracking::add_pixel(&html, &links.open_url());
+        }
+        draft.html = Some(html);
+    }
+    if unsubscribe > 0 {
+        if let Some(text) = &draft.text {
+            draft.text = Some(tracking::add_text_footer(
+                text,
+                unsubscribe,
+                &unsubscribe_url,
             ));
         }
-        sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))
+        draft
+            .extra_headers
+            .retain(|(name, _)| !name.to_ascii_lowercase().starts_with("list-unsubscribe"));
+        draft
+            .extra_headers
+            .push(("List-Unsubscribe".into(), format!("<{unsubscribe_url}>")));
+        draft.extra_headers.push((
+            "List-Unsubscribe-Post".into(),
+            "List-Unsubscribe=One-Click".into(),
+        ));
     }
+    sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))
 }
 
 /// A message built (API) or received whole (SMTP), checked for everything but policy.
@@ -474,29 +473,23 @@ async fn admit(
         return Err(SubmitError::ContentTooLarge);
     }
     // Policy per recipient: black lists and frequency. Refused recipients are recorded.
-    let mut deliveries: Vec<(String, String, i64, &'static str)> = Vec::new();
-    let hour_ago = now - 3600;
-    for recipient in &prepared.recipients {
-        let address = recipient.to_string();
-        let (status, why) = if store.is_suppressed(account_id, &address, now).await? {
-            (SEND_STATUS_BLACKLISTED, "recipient is on the black list")
-        } else if store
-            .is_unsubscribed(account_id, prepared.domain.name.as_str(), &address)
-            .await?
-        {
-            (
-                SEND_STATUS_UNSUBSCRIBED,
-                "recipient unsubscribed from this sender domain",
-            )
-        } else if store.count_sent_to(account_id, &address, hour_ago).await?
-            >= MAX_PER_RECIPIENT_PER_HOUR
-        {
-            (SEND_STATUS_FREQUENCY, "frequency limit for this recipient")
-        } else {
-            (0, "")
-        };
-        deliveries.push((address, recipient.domain().to_string(), status, why));
-    }
+    let addresses: Vec<String> = prepared.recipients.iter().map(|r| r.to_string()).collect();
+    let verdicts = recipient_policy(
+        store,
+        account_id,
+        prepared.domain.name.as_str(),
+        &addresses,
+        now,
+    )
+    .await?;
+    let deliveries: Vec<(String, String, i64, &'static str)> = addresses
+        .into_iter()
+        .zip(&prepared.recipients)
+        .zip(verdicts)
+        .map(|((address, recipient), (status, why))| {
+            (address, recipient.domain().to_string(), status, why)
+        })
+        .collect();
     let n_accepted = deliveries.iter().filter(|d| d.2 == 0).count();
     if n_accepted == 0 {
         return Err(
@@ -599,6 +592,422 @@ async fn admit(
         header_message_id: prepared.header_message_id,
         n_queued: n_accepted,
     })
+}
+
+/// What a batch task sends: one message per recipient, from an approved template.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub account_id: i64,
+    /// FromEmailAddress as given (an alias kept).
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// The subject with its template variables (and advertisement mark).
+    pub subject: String,
+    pub template_id: i64,
+    /// The footer language (1-12), 0 for none; `None` takes the sender's UnsubscribeConfig.
+    pub unsubscribe: Option<u8>,
+    pub trigger_type: i64,
+}
+
+/// One recipient of a batch: its address and TemplateData (the task's, overridden by its own).
+#[derive(Debug, Clone)]
+pub struct BatchRecipient {
+    pub email: String,
+    pub template_data: String,
+}
+
+/// What became of one recipient of a prepared batch.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// Built and signed: queued when the chunk commits, if the quota still takes it.
+    Ready,
+    /// Refused for itself: black-listed, unsubscribed, over the frequency limit, or its own
+    /// data or message is wrong. The error says which, as `submit` would have.
+    Skipped(SubmitError),
+    /// Not handled: the daily quota had no room left for it.
+    NoRoom,
+}
+
+/// A batch whose per-task checks passed and whose recipients are settled, with the signed
+/// message of each recipient that is `Ready`, waiting for one enqueue transaction
+/// (`Store::enqueue_task_chunk`, with `chunk`).
+pub struct PreparedBatch {
+    /// Per recipient, in the order given.
+    pub outcomes: Vec<BatchOutcome>,
+    /// The messages of the `Ready` recipients, in the same order.
+    messages: Vec<BatchMessage>,
+    account_id: i64,
+    domain_id: i64,
+    domain_name: String,
+    from_address: String,
+    template_id: i64,
+    trigger_type: i64,
+    day: i64,
+    quota: Quota,
+}
+
+struct BatchMessage {
+    message_id: String,
+    header_message_id: String,
+    subject: String,
+    recipient: String,
+    recipient_domain: String,
+    body: Vec<u8>,
+}
+
+impl PreparedBatch {
+    /// The chunk to commit for task `task_id`.
+    pub fn chunk(&self, task_id: i64) -> NewChunk<'_> {
+        NewChunk {
+            task_id,
+            account_id: self.account_id,
+            domain_id: self.domain_id,
+            from_address: &self.from_address,
+            template_id: Some(self.template_id),
+            trigger_type: self.trigger_type,
+            day: self.day,
+            account_cap: self.quota.caps.account,
+            domain_cap: Some(self.quota.caps.domain),
+            messages: self
+                .messages
+                .iter()
+                .map(|m| ChunkMessage {
+                    message_id: &m.message_id,
+                    header_message_id: &m.header_message_id,
+                    subject: &m.subject,
+                    recipient: &m.recipient,
+                    recipient_domain: &m.recipient_domain,
+                    body: &m.body,
+                })
+                .collect(),
+        }
+    }
+
+    /// How many recipients (from the first) are settled once the first `n_queued` messages
+    /// are committed: those before the next `Ready` one and before the first `NoRoom`.
+    pub fn settled(&self, n_queued: usize) -> usize {
+        let mut n_ready = 0;
+        for (i, outcome) in self.outcomes.iter().enumerate() {
+            match outcome {
+                BatchOutcome::Ready if n_ready == n_queued => return i,
+                BatchOutcome::Ready => n_ready += 1,
+                BatchOutcome::NoRoom => return i,
+                BatchOutcome::Skipped(_) => {}
+            }
+        }
+        self.outcomes.len()
+    }
+
+    /// The daily quota's refusal when it stopped the batch: the commit was cut short
+    /// (`short_of`), or recipients found no room and the commit used all there was.
+    pub fn quota_stop(&self, n_queued: usize, short_of: Option<&str>) -> Option<SubmitError> {
+        if let Some(scope) = short_of {
+            return Some(self.quota.exceeded(scope, &self.domain_name));
+        }
+        let no_room = self
+            .outcomes
+            .iter()
+            .any(|o| matches!(o, BatchOutcome::NoRoom));
+        if no_room && n_queued as i64 >= self.quota.room() {
+            let domain_room = self.quota.caps.domain - self.quota.domain_sent;
+            let scope = if domain_room <= self.quota.room() {
+                "domain"
+            } else {
+                "account"
+            };
+            return Some(self.quota.exceeded(scope, &self.domain_name));
+        }
+        None
+    }
+}
+
+/// A recipient rendered and admitted, to build and sign.
+struct BatchJob {
+    index: usize,
+    address: EmailAddress,
+    subject: String,
+    html: Option<String>,
+    text: Option<String>,
+    message_id: String,
+    header_message_id: String,
+}
+
+/// What every message of a batch shares while it is built and signed.
+struct BatchShared {
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    tracking: bool,
+    unsubscribe: u8,
+    links: Arc<LinkSettings>,
+    signers: Signers,
+    domain_name: String,
+    now: i64,
+}
+
+/// The batch door of the pipeline: the per-task checks once (sender on a verified domain,
+/// the template, the account's flags, the unsubscribe footer, the DKIM keys), then per
+/// recipient only what differs: the rendering with its data, the black lists, unsubscribes
+/// and frequency (one look-up of each kind for the whole batch), the daily quota's room,
+/// the mail rate, and the MIME build and DKIM signature of its own message, on the blocking
+/// pool in one part per core. Nothing is stored: the caller commits `chunk` in one
+/// transaction with its progress. A failure of the task itself (sender, template, storage,
+/// rate) is the `Err`; a recipient's own refusal is its outcome.
+pub async fn prepare_batch(
+    store: &Store,
+    settings: &SubmitSettings,
+    batch: &Batch,
+    recipients: &[BatchRecipient],
+    now: i64,
+) -> Result<PreparedBatch, SubmitError> {
+    let account_id = batch.account_id;
+    let (sender, sender_row, domain) = check_sender(store, account_id, &batch.from).await?;
+    check_subject(&batch.subject)?;
+    let template = store
+        .template(account_id, batch.template_id)
+        .await?
+        .filter(|t| t.status == template_status::APPROVED)
+        .ok_or(SubmitError::InvalidTemplate(batch.template_id))?;
+    let account = store.account(account_id).await?;
+    let reply_to = reply_to_mailbox(batch.reply_to.as_deref())?;
+    let unsubscribe = unsubscribe_language(store, account_id, &sender, batch.unsubscribe).await?;
+    let signers = signers(store, settings, &domain).await?;
+
+    // Per recipient: its address and its own rendering.
+    let mut outcomes: Vec<BatchOutcome> = Vec::with_capacity(recipients.len());
+    let mut rendered: Vec<Option<Rendered>> = Vec::with_capacity(recipients.len());
+    for recipient in recipients {
+        match render_for(&template, &batch.subject, recipient) {
+            Ok(r) => {
+                outcomes.push(BatchOutcome::Ready);
+                rendered.push(Some(r));
+            }
+            Err(e) => {
+                outcomes.push(BatchOutcome::Skipped(e));
+                rendered.push(None);
+            }
+        }
+    }
+    let addresses: Vec<String> = rendered
+        .iter()
+        .flatten()
+        .map(|(address, ..)| address.to_string())
+        .collect();
+    let mut verdicts = recipient_policy(store, account_id, domain.name.as_str(), &addresses, now)
+        .await?
+        .into_iter();
+    for (outcome, r) in outcomes.iter_mut().zip(&rendered) {
+        if r.is_none() {
+            continue;
+        }
+        match verdicts.next().map(|(status, _)| status) {
+            Some(SEND_STATUS_BLACKLISTED) => {
+                *outcome = BatchOutcome::Skipped(SubmitError::AllBlackListed)
+            }
+            Some(SEND_STATUS_UNSUBSCRIBED) => {
+                *outcome = BatchOutcome::Skipped(SubmitError::AllUnsubscribed)
+            }
+            Some(SEND_STATUS_FREQUENCY) => {
+                *outcome = BatchOutcome::Skipped(SubmitError::AllFrequencyLimited)
+            }
+            _ => {}
+        }
+    }
+
+    // The quota's room: recipients past it wait (the store applies the caps again, exactly).
+    let n_admitted = outcomes
+        .iter()
+        .filter(|o| matches!(o, BatchOutcome::Ready))
+        .count();
+    let quota = today_quota(
+        store,
+        account.as_ref().and_then(|a| a.daily_quota),
+        account_id,
+        &domain,
+        n_admitted as i64,
+        now,
+        &settings.time_zone,
+    )
+    .await?;
+    let mut room = usize::try_from(quota.room()).unwrap_or(usize::MAX);
+    let mut jobs: Vec<BatchJob> = Vec::with_capacity(n_admitted.min(room));
+    for (index, (outcome, r)) in outcomes.iter_mut().zip(rendered).enumerate() {
+        if !matches!(outcome, BatchOutcome::Ready) {
+            continue;
+        }
+        if room == 0 {
+            *outcome = BatchOutcome::NoRoom;
+            continue;
+        }
+        room -= 1;
+        let Some((address, subject, html, text)) = r else {
+            continue;
+        };
+        jobs.push(BatchJob {
+            index,
+            message_id: api_message_id(account_id, now, &settings.time_zone),
+            header_message_id: sesame_mail::mime::message_id(sender.address.domain().as_str()),
+            address,
+            subject,
+            html,
+            text,
+        });
+    }
+    if !jobs.is_empty()
+        && !settings
+            .mail_rate
+            .try_take(account_id, jobs.len(), std::time::Instant::now())
+    {
+        return Err(SubmitError::RateLimited(
+            settings.mail_rate.per_second as u32,
+        ));
+    }
+
+    let has_html = !template.html.is_empty();
+    let shared = Arc::new(BatchShared {
+        from: Mailbox {
+            name: sender
+                .alias
+                .clone()
+                .or_else(|| (!sender_row.alias.is_empty()).then(|| sender_row.alias.clone())),
+            address: sender.address.to_string(),
+        },
+        reply_to,
+        tracking: has_html && account.is_some_and(|a| a.tracking),
+        unsubscribe,
+        links: settings.links.clone(),
+        signers,
+        domain_name: domain.name.clone(),
+        now,
+    });
+    let built = build_and_sign(shared, jobs).await?;
+    let mut messages = Vec::with_capacity(built.len());
+    for (job, body) in built {
+        match body {
+            Ok(body) => messages.push(BatchMessage {
+                message_id: job.message_id,
+                header_message_id: job.header_message_id,
+                subject: job.subject,
+                recipient: job.address.to_string(),
+                recipient_domain: job.address.domain().to_string(),
+                body,
+            }),
+            Err(e) => outcomes[job.index] = BatchOutcome::Skipped(e),
+        }
+    }
+    Ok(PreparedBatch {
+        outcomes,
+        messages,
+        account_id,
+        domain_id: domain.id,
+        domain_name: domain.name.clone(),
+        from_address: sender.address.to_string(),
+        template_id: template.id,
+        trigger_type: batch.trigger_type,
+        day: sesame_core::time::start_of_day(now, &settings.time_zone),
+        quota,
+    })
+}
+
+/// A recipient's address, and its subject, HTML and text rendered with its data.
+type Rendered = (EmailAddress, String, Option<String>, Option<String>);
+
+fn render_for(
+    template: &sesame_store::templates::Template,
+    subject: &str,
+    recipient: &BatchRecipient,
+) -> Result<Rendered, SubmitError> {
+    let address = EmailAddress::parse(&recipient.email)
+        .ok_or_else(|| SubmitError::IncorrectEmail(recipient.email.chars().take(64).collect()))?;
+    let data = if recipient.template_data.trim().is_empty() {
+        "{}"
+    } else {
+        recipient.template_data.as_str()
+    };
+    let values: BTreeMap<String, String> = render::parse_template_data(data)
+        .map_err(|e| SubmitError::WrongContentJson(e.to_string()))?;
+    let fill = |body: &str, escape: Escape| -> Result<String, SubmitError> {
+        render::render(body, &values, escape).map_err(render_error)
+    };
+    let subject = fill(subject, Escape::None)?;
+    check_subject(&subject)?;
+    let html = (!template.html.is_empty())
+        .then(|| fill(&template.html, Escape::Html))
+        .transpose()?;
+    let text = (!template.text.is_empty())
+        .then(|| fill(&template.text, Escape::None))
+        .transpose()?;
+    Ok((address, subject, html, text))
+}
+
+/// Builds and signs each job's message on the blocking pool, in one part per core; the
+/// results come back in the jobs' order.
+async fn build_and_sign(
+    shared: Arc<BatchShared>,
+    jobs: Vec<BatchJob>,
+) -> Result<Vec<(BatchJob, Result<Vec<u8>, SubmitError>)>, SubmitError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_part = jobs.len().div_ceil(cores).max(1);
+    let mut parts: Vec<Vec<BatchJob>> = Vec::new();
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        parts.push(jobs.by_ref().take(per_part).collect());
+    }
+    let handles: Vec<_> = parts
+        .into_iter()
+        .map(|part| {
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || {
+                part.into_iter()
+                    .map(|job| {
+                        let body = build_one(&shared, &job);
+                        (job, body)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut built = Vec::new();
+    for handle in handles {
+        built.extend(
+            handle
+                .await
+                .map_err(|e| SubmitError::Internal(e.to_string()))?,
+        );
+    }
+    Ok(built)
+}
+
+/// One recipient's signed message (CPU work).
+fn build_one(shared: &BatchShared, job: &BatchJob) -> Result<Vec<u8>, SubmitError> {
+    let draft = Draft {
+        from: shared.from.clone(),
+        to: vec![plain_mailbox(&job.address)],
+        cc: Vec::new(),
+        reply_to: shared.reply_to.clone(),
+        subject: job.subject.clone(),
+        html: job.html.clone(),
+        text: job.text.clone(),
+        attachments: Vec::new(),
+        message_id: job.header_message_id.clone(),
+        date_unix: shared.now,
+        extra_headers: Vec::new(),
+    };
+    let message = if shared.tracking || shared.unsubscribe > 0 {
+        let recipient = job.address.to_string();
+        let links = RecipientLinks {
+            signer: &shared.links.signer,
+            base: &shared.links.public_url,
+            message_id: &job.message_id,
+            recipient: &recipient,
+        };
+        personalised_copy(draft, shared.tracking, shared.unsubscribe, &links)?
+    } else {
+        sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?
+    };
+    if message.len() > MAX_MESSAGE_BYTES {
+        return Err(SubmitError::ContentTooLarge);
+    }
+    sign_now(&shared.signers, &shared.domain_name, &message)
 }
 
 /// A message a client composed itself and sent whole (SMTP submission).
@@ -765,6 +1174,35 @@ fn check_smtp_parts(parsed: &mail_parser::Message<'_>, total: usize) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// `ReplyToAddresses`, if given.
+fn reply_to_mailbox(reply_to: Option<&str>) -> Result<Option<Mailbox>, SubmitError> {
+    match reply_to {
+        Some(r) if !r.trim().is_empty() => Ok(Some(mailbox(&Sender::parse(r).map_err(|_| {
+            SubmitError::InvalidField(format!("ReplyToAddresses {r:?} is not an address"))
+        })?))),
+        _ => Ok(None),
+    }
+}
+
+/// The unsubscribe footer's language: the one asked for, else the sender's
+/// UnsubscribeConfig when it is on, else 0 (none).
+async fn unsubscribe_language(
+    store: &Store,
+    account_id: i64,
+    sender: &Sender,
+    asked: Option<u8>,
+) -> Result<u8, SubmitError> {
+    Ok(match asked {
+        Some(language) => language,
+        None => store
+            .unsubscribe_config(account_id, &sender.address.to_string())
+            .await?
+            .filter(|c| c.status == 1)
+            .and_then(|c| c.language.parse::<u8>().ok())
+            .unwrap_or(0),
+    })
 }
 
 fn plain_mailbox(address: &EmailAddress) -> Mailbox {
@@ -1026,19 +1464,57 @@ struct Caps {
     account: Option<i64>,
 }
 
-async fn check_quota(
+/// Today's counts and caps of an account and a sender domain.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    caps: Caps,
+    /// The domain's reputation level the cap is for.
+    level: u32,
+    domain_sent: i64,
+    account_sent: i64,
+}
+
+impl Quota {
+    /// Recipients that still fit under both caps today.
+    fn room(&self) -> i64 {
+        let domain = self.caps.domain - self.domain_sent;
+        let account = self
+            .caps
+            .account
+            .map_or(i64::MAX, |cap| cap - self.account_sent);
+        domain.min(account).max(0)
+    }
+
+    /// The refusal for a quota that is used up (`"account"` or `"domain"`).
+    fn exceeded(&self, scope: &str, domain: &str) -> SubmitError {
+        SubmitError::ExceedSendLimit(match scope {
+            "account" => format!(
+                "the account may send {} a day",
+                self.caps.account.unwrap_or(0)
+            ),
+            _ => format!(
+                "{domain} may send {} a day at reputation level {}",
+                self.caps.domain, self.level
+            ),
+        })
+    }
+}
+
+/// Reads today's counts for `n` more recipients; when they would not fit the domain's cap,
+/// healthy volume first promotes the domain (at once, possibly by several levels).
+async fn today_quota(
     store: &Store,
+    account_cap: Option<i64>,
     account_id: i64,
     domain: &sesame_store::domains::Domain,
     n: i64,
     now: i64,
     zone: &jiff::tz::TimeZone,
-) -> Result<Caps, SubmitError> {
+) -> Result<Quota, SubmitError> {
     let since = sesame_core::time::start_of_day(now, zone);
     let mut level = domain.reputation_level.max(1) as u32;
     let domain_sent = store.count_accepted_by_domain(domain.id, since).await?;
     if domain_sent + n > reputation::daily_quota(level) as i64 {
-        // Healthy volume promotes the domain at once, possibly by several levels.
         let counts = store.domain_day_counts(domain.id, since).await?;
         let traffic = reputation::DayTraffic {
             accepted: counts.accepted.max(0) as u64,
@@ -1053,39 +1529,99 @@ async fn check_quota(
             tracing::info!(domain = %domain.name, from = level, to = promoted, "reputation level raised");
             level = promoted;
         }
-        let cap = reputation::daily_quota(level) as i64;
-        if domain_sent + n > cap {
-            return Err(SubmitError::ExceedSendLimit(format!(
-                "{} may send {cap} a day at reputation level {level}",
-                domain.name
-            )));
-        }
     }
-    let account_cap = store.account(account_id).await?.and_then(|a| a.daily_quota);
-    if let Some(cap) = account_cap {
-        let sent = store.count_accepted_by_account(account_id, since).await?;
-        if sent + n > cap {
-            return Err(SubmitError::ExceedSendLimit(format!(
-                "the account may send {cap} a day"
-            )));
-        }
-    }
-    Ok(Caps {
-        domain: reputation::daily_quota(level) as i64,
-        account: account_cap,
+    let account_sent = match account_cap {
+        Some(_) => store.count_accepted_by_account(account_id, since).await?,
+        None => 0,
+    };
+    Ok(Quota {
+        caps: Caps {
+            domain: reputation::daily_quota(level) as i64,
+            account: account_cap,
+        },
+        level,
+        domain_sent,
+        account_sent,
     })
 }
 
-/// Signs with the domain's key(s): the main key at the selector, and for DKIMOption 2 the
-/// 1024-bit key at `<selector>1024` too. Off the async threads: RSA costs CPU.
-async fn sign(
+async fn check_quota(
+    store: &Store,
+    account_id: i64,
+    domain: &sesame_store::domains::Domain,
+    n: i64,
+    now: i64,
+    zone: &jiff::tz::TimeZone,
+) -> Result<Caps, SubmitError> {
+    let account_cap = store.account(account_id).await?.and_then(|a| a.daily_quota);
+    let quota = today_quota(store, account_cap, account_id, domain, n, now, zone).await?;
+    if quota.domain_sent + n > quota.caps.domain {
+        return Err(quota.exceeded("domain", &domain.name));
+    }
+    if quota
+        .caps
+        .account
+        .is_some_and(|cap| quota.account_sent + n > cap)
+    {
+        return Err(quota.exceeded("account", &domain.name));
+    }
+    Ok(quota.caps)
+}
+
+/// Per recipient, in order: SendStatus 0 (may receive the mail) or the refusal's status and
+/// why: the black lists, an unsubscribe from the sender domain, the frequency limit. One
+/// look-up of each kind for all of them; a recipient listed twice counts its first mail
+/// against the frequency limit of its second.
+async fn recipient_policy(
+    store: &Store,
+    account_id: i64,
+    domain_name: &str,
+    addresses: &[String],
+    now: i64,
+) -> Result<Vec<(i64, &'static str)>, SubmitError> {
+    let list: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let suppressed = store.suppressed_among(account_id, &list, now).await?;
+    let unsubscribed = store
+        .unsubscribed_among(account_id, domain_name, &list)
+        .await?;
+    let mut sent = store
+        .sent_counts_since(account_id, &list, now - 3600)
+        .await?;
+    Ok(addresses
+        .iter()
+        .map(|address| {
+            if suppressed.contains(address) {
+                (SEND_STATUS_BLACKLISTED, "recipient is on the black list")
+            } else if unsubscribed.contains(&address.to_ascii_lowercase()) {
+                (
+                    SEND_STATUS_UNSUBSCRIBED,
+                    "recipient unsubscribed from this sender domain",
+                )
+            } else {
+                let n = sent.entry(address.clone()).or_insert(0);
+                if *n >= MAX_PER_RECIPIENT_PER_HOUR {
+                    (SEND_STATUS_FREQUENCY, "frequency limit for this recipient")
+                } else {
+                    *n += 1;
+                    (0, "")
+                }
+            }
+        })
+        .collect())
+}
+
+/// The DKIM keys a domain signs with and their selectors.
+type Signers = Vec<(String, Arc<DkimSigningKey>)>;
+
+/// The domain's key(s), parsed once per process: the main key at the selector, and for
+/// DKIMOption 2 the 1024-bit key at `<selector>1024` too.
+async fn signers(
     store: &Store,
     settings: &SubmitSettings,
     domain: &sesame_store::domains::Domain,
-    message: Vec<u8>,
-) -> Result<Vec<u8>, SubmitError> {
+) -> Result<Signers, SubmitError> {
     let sizes = dkim::key_sizes(domain.dkim_option).unwrap_or(&[1024]);
-    let mut signers: Vec<(String, Arc<DkimSigningKey>)> = Vec::new();
+    let mut signers: Signers = Vec::new();
     for &bits in sizes {
         let bits = i64::from(bits);
         let key = match settings.keys.get(domain.id, bits) {
@@ -1111,21 +1647,35 @@ async fn sign(
             key,
         ));
     }
+    Ok(signers)
+}
+
+/// Prepends the DKIM signature(s) to `message`. CPU work: call it off the async threads.
+fn sign_now(signers: &Signers, domain_name: &str, message: &[u8]) -> Result<Vec<u8>, SubmitError> {
+    let mut headers = String::new();
+    for (selector, key) in signers {
+        headers.push_str(
+            &key.sign_with(message, domain_name, selector)
+                .map_err(|e| SubmitError::Internal(e.to_string()))?,
+        );
+    }
+    let mut signed = headers.into_bytes();
+    signed.extend_from_slice(message);
+    Ok(signed)
+}
+
+/// Signs with the domain's key(s), off the async threads: RSA costs CPU.
+async fn sign(
+    store: &Store,
+    settings: &SubmitSettings,
+    domain: &sesame_store::domains::Domain,
+    message: Vec<u8>,
+) -> Result<Vec<u8>, SubmitError> {
+    let signers = signers(store, settings, domain).await?;
     let domain_name = domain.name.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut headers = String::new();
-        for (selector, key) in &signers {
-            headers.push_str(
-                &key.sign_with(&message, &domain_name, selector)
-                    .map_err(|e| SubmitError::Internal(e.to_string()))?,
-            );
-        }
-        let mut signed = headers.into_bytes();
-        signed.extend_from_slice(&message);
-        Ok(signed)
-    })
-    .await
-    .map_err(|e| SubmitError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || sign_now(&signers, &domain_name, &message))
+        .await
+        .map_err(|e| SubmitError::Internal(e.to_string()))?
 }
 
 /// `qcloudses-30-<AppId>-date-<yyyyMMddHHmmss>-<random>`, Tencent's shape: it embeds the account

@@ -4,8 +4,11 @@
 //! cursor (the last list row fanned out) that makes a run resumable. Only the lease owner
 //! writes a task's progress. Knows nothing of rendering or sending.
 
+use std::collections::{HashMap, HashSet};
+
 use sqlx::FromRow;
 
+use crate::events::{StatDelta, bump_stats, domain_of};
 use crate::{Result, Store, on_pool};
 
 /// Receiver (list) statuses: ReceiversStatus.
@@ -180,6 +183,36 @@ const TASK_COLUMNS: &str = "id, account_id, from_address, receiver_id, receivers
 const RECEIVER_COLUMNS: &str = "r.id, r.name, r.description, r.status, r.data_keys, r.created_at, \
      (SELECT COUNT(*) FROM receiver_details d WHERE d.receiver_id = r.id) AS n_rows, \
      (SELECT COUNT(*) FROM receiver_details d WHERE d.receiver_id = r.id AND d.status = 2) AS n_invalid";
+
+/// The UPDATE that writes a task's scheduler state back; bound by `bind_task_save!`.
+const SAVE_TASK: &str = "UPDATE send_tasks SET status = $1, next_run_at = $2, run_started = $3, cursor_id = $4, \
+     n_cycles = $5, request_count = $6, send_count = $7, cache_count = $8, n_suppressed = $9, \
+     n_limited = $10, n_failed = $11, err_msg = $12, updated_at = $13, \
+     lease_owner = CASE WHEN $14 IS NULL THEN NULL ELSE lease_owner END, lease_until = $14 \
+     WHERE id = $15 AND lease_owner = $16";
+
+macro_rules! bind_task_save {
+    ($task:expr, $owner:expr, $lease_until:expr, $now:expr) => {{
+        let task: &Task = $task;
+        sqlx::query(SAVE_TASK)
+            .bind(task.status)
+            .bind(task.next_run_at)
+            .bind(i64::from(task.run_started))
+            .bind(task.cursor_id)
+            .bind(task.n_cycles)
+            .bind(task.request_count)
+            .bind(task.send_count)
+            .bind(task.cache_count)
+            .bind(task.n_suppressed)
+            .bind(task.n_limited)
+            .bind(task.n_failed)
+            .bind(&task.err_msg)
+            .bind($now)
+            .bind($lease_until)
+            .bind(task.id)
+            .bind($owner)
+    }};
+}
 
 impl Store {
     /// Creates an empty list; `Conflict` when the account has one of that name.
@@ -567,32 +600,10 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let n = on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE send_tasks SET status = $1, next_run_at = $2, run_started = $3, cursor_id = $4, \
-                 n_cycles = $5, request_count = $6, send_count = $7, cache_count = $8, n_suppressed = $9, \
-                 n_limited = $10, n_failed = $11, err_msg = $12, updated_at = $13, \
-                 lease_owner = CASE WHEN $14 IS NULL THEN NULL ELSE lease_owner END, lease_until = $14 \
-                 WHERE id = $15 AND lease_owner = $16",
-            )
-            .bind(task.status)
-            .bind(task.next_run_at)
-            .bind(i64::from(task.run_started))
-            .bind(task.cursor_id)
-            .bind(task.n_cycles)
-            .bind(task.request_count)
-            .bind(task.send_count)
-            .bind(task.cache_count)
-            .bind(task.n_suppressed)
-            .bind(task.n_limited)
-            .bind(task.n_failed)
-            .bind(&task.err_msg)
-            .bind(now)
-            .bind(lease_until)
-            .bind(task.id)
-            .bind(owner)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+            bind_task_save!(task, owner, lease_until, now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(n > 0)
     }
@@ -607,5 +618,296 @@ impl Store {
                 .map(|_| ())
         })?;
         Ok(())
+    }
+}
+
+/// One message of a batch task's chunk: a single accepted recipient and its signed copy.
+#[derive(Debug, Clone)]
+pub struct ChunkMessage<'a> {
+    /// The API MessageId.
+    pub message_id: &'a str,
+    pub header_message_id: &'a str,
+    pub subject: &'a str,
+    pub recipient: &'a str,
+    pub recipient_domain: &'a str,
+    /// The signed message; the message row holds it (one recipient, so no delivery copy).
+    pub body: &'a [u8],
+}
+
+/// A chunk of one task's messages, in list order, sharing the sender, the day and the caps.
+#[derive(Debug, Clone)]
+pub struct NewChunk<'a> {
+    pub task_id: i64,
+    pub account_id: i64,
+    pub domain_id: i64,
+    pub from_address: &'a str,
+    pub template_id: Option<i64>,
+    pub trigger_type: i64,
+    /// Start of the day whose send counters the messages count in.
+    pub day: i64,
+    /// Daily caps of the account and the sender domain (`None` = no cap), applied exactly.
+    pub account_cap: Option<i64>,
+    pub domain_cap: Option<i64>,
+    pub messages: Vec<ChunkMessage<'a>>,
+}
+
+/// What `enqueue_task_chunk` committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkCommit {
+    /// The first `n_queued` messages and the task's progress are committed. `short_of` names
+    /// the quota (`"account"` or `"domain"`) that stopped the rest, if one did.
+    Committed {
+        n_queued: usize,
+        short_of: Option<&'static str>,
+    },
+    /// The caller no longer holds the task's lease: nothing was written.
+    LeaseLost,
+}
+
+/// Messages bound per multi-row INSERT (11 parameters each for a message).
+const MESSAGES_PER_INSERT: usize = 400;
+/// Addresses bound per look-up statement.
+const ADDRESSES_PER_LOOKUP: usize = 500;
+
+/// `$first, $first+1, ...` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Commits a chunk of a task's messages and the task's progress in ONE transaction, so
+    /// that a crash either keeps both or neither: a resumed task starts exactly after the
+    /// last committed chunk. The daily caps hold exactly: when the quota cannot take the
+    /// whole chunk, the first messages that fit are committed (`short_of` says which quota
+    /// stopped the rest). `progress(n)` gives the task's state to save once `n` messages
+    /// are committed (its cursor after the recipients those settle). Nothing is written
+    /// unless `owner` holds the task's lease.
+    pub async fn enqueue_task_chunk(
+        &self,
+        chunk: &NewChunk<'_>,
+        owner: &str,
+        lease_until: Option<i64>,
+        progress: impl FnOnce(usize) -> Task,
+        now: i64,
+    ) -> Result<ChunkCommit> {
+        let commit = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // A write first: it takes SQLite's write lock and PostgreSQL's row lock on the
+            // task, so the lease check holds until the commit.
+            let held = sqlx::query("UPDATE send_tasks SET updated_at = $1 WHERE id = $2 AND lease_owner = $3")
+                .bind(now)
+                .bind(chunk.task_id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if held == 0 {
+                tx.rollback().await?;
+                return Ok(ChunkCommit::LeaseLost);
+            }
+            // The room left under each cap, read with the counter row locked (PostgreSQL:
+            // the upsert's row lock; SQLite: the write lock taken above).
+            let mut n_queued = chunk.messages.len();
+            let mut short_of = None;
+            let scopes = [
+                ("account", chunk.account_id, chunk.account_cap),
+                ("domain", chunk.domain_id, chunk.domain_cap),
+            ];
+            for (scope, scope_id, cap) in scopes {
+                let Some(cap) = cap else { continue };
+                let (accepted,): (i64,) = sqlx::query_as(
+                    "INSERT INTO send_counters (scope, scope_id, day, accepted) VALUES ($1, $2, $3, 0) \
+                     ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted \
+                     RETURNING accepted",
+                )
+                .bind(scope)
+                .bind(scope_id)
+                .bind(chunk.day)
+                .fetch_one(&mut *tx)
+                .await?;
+                let room = usize::try_from((cap - accepted).max(0)).unwrap_or(usize::MAX);
+                if room < n_queued {
+                    n_queued = room;
+                    short_of = Some(scope);
+                }
+            }
+            let messages = &chunk.messages[..n_queued];
+            let mut rows: std::collections::HashMap<String, i64> =
+                std::collections::HashMap::with_capacity(messages.len());
+            for part in messages.chunks(MESSAGES_PER_INSERT) {
+                let values = (0..part.len())
+                    .map(|i| format!("({})", placeholders(i * 11 + 1, 11)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
+                     subject, template_id, trigger_type, body, created_at, stat_day) VALUES {values} \
+                     RETURNING id, message_id"
+                );
+                let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+                for m in part {
+                    query = query
+                        .bind(chunk.account_id)
+                        .bind(m.message_id)
+                        .bind(m.header_message_id)
+                        .bind(chunk.from_address)
+                        .bind(chunk.domain_id)
+                        .bind(m.subject)
+                        .bind(chunk.template_id)
+                        .bind(chunk.trigger_type)
+                        .bind(m.body)
+                        .bind(now)
+                        .bind(chunk.day);
+                }
+                rows.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id, mid)| (mid, id)));
+            }
+            for part in messages.chunks(MESSAGES_PER_INSERT) {
+                // Queued (0), no message, the task's priority, due now.
+                let values = (0..part.len())
+                    .map(|i| format!("({}, 0, 0, '', $1, $2, $2, $2, NULL)", placeholders(i * 5 + 3, 5)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "INSERT INTO deliveries (message_row, account_id, domain_id, recipient, recipient_domain, \
+                     send_status, deliver_status, deliver_message, priority, due_at, created_at, updated_at, body) \
+                     VALUES {values}"
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(chunk.trigger_type)
+                    .bind(now);
+                for m in part {
+                    let row = rows.get(m.message_id).copied().ok_or_else(|| {
+                        sqlx::Error::Protocol(format!("message {} not returned by its insert", m.message_id))
+                    })?;
+                    query = query
+                        .bind(row)
+                        .bind(chunk.account_id)
+                        .bind(chunk.domain_id)
+                        .bind(m.recipient)
+                        .bind(m.recipient_domain);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            if n_queued > 0 {
+                let mut by_domain: std::collections::BTreeMap<&str, StatDelta> = Default::default();
+                for m in messages {
+                    let delta = by_domain.entry(m.recipient_domain).or_default();
+                    delta.requests += 1;
+                    delta.accepted += 1;
+                }
+                let from_domain = domain_of(chunk.from_address);
+                for (rcpt_domain, delta) in &by_domain {
+                    bump_stats!(tx, chunk.account_id, chunk.day, from_domain, *rcpt_domain, delta);
+                }
+                for (scope, scope_id) in [("account", chunk.account_id), ("domain", chunk.domain_id)] {
+                    sqlx::query(
+                        "INSERT INTO send_counters (scope, scope_id, day, accepted) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted + excluded.accepted",
+                    )
+                    .bind(scope)
+                    .bind(scope_id)
+                    .bind(chunk.day)
+                    .bind(n_queued as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            let task = progress(n_queued);
+            let saved = bind_task_save!(&task, owner, lease_until, now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if saved == 0 {
+                tx.rollback().await?;
+                return Ok(ChunkCommit::LeaseLost);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(ChunkCommit::Committed { n_queued, short_of })
+        })?;
+        Ok(commit)
+    }
+
+    /// Which of `addresses` are on the account's black list or custom black list at `now`
+    /// (one statement per 500 addresses).
+    pub async fn suppressed_among(
+        &self,
+        account_id: i64,
+        addresses: &[&str],
+        now: i64,
+    ) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        for part in addresses.chunks(ADDRESSES_PER_LOOKUP) {
+            let list = placeholders(3, part.len());
+            let sql = format!(
+                "SELECT address FROM black_list WHERE account_id = $1 AND expires_at > $2 AND address IN ({list}) \
+                 UNION SELECT address FROM custom_black_list WHERE account_id = $1 \
+                 AND (expires_at IS NULL OR expires_at > $2) AND address IN ({list})"
+            );
+            let rows: Vec<(String,)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).bind(now);
+                for address in part {
+                    query = query.bind(*address);
+                }
+                query.fetch_all(pool).await
+            })?;
+            found.extend(rows.into_iter().map(|(a,)| a));
+        }
+        Ok(found)
+    }
+
+    /// Which of `addresses` (compared lowercased) unsubscribed from `from_domain`'s mail.
+    pub async fn unsubscribed_among(
+        &self,
+        account_id: i64,
+        from_domain: &str,
+        addresses: &[&str],
+    ) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        for part in addresses.chunks(ADDRESSES_PER_LOOKUP) {
+            let sql = format!(
+                "SELECT recipient FROM unsubscribes WHERE account_id = $1 AND from_domain = $2 \
+                 AND recipient IN ({})",
+                placeholders(3, part.len())
+            );
+            let rows: Vec<(String,)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).bind(from_domain);
+                for address in part {
+                    query = query.bind(address.to_ascii_lowercase());
+                }
+                query.fetch_all(pool).await
+            })?;
+            found.extend(rows.into_iter().map(|(a,)| a));
+        }
+        Ok(found)
+    }
+
+    /// Mails the account sent each of `addresses` since `since` (the frequency limit);
+    /// addresses without any are absent.
+    pub async fn sent_counts_since(
+        &self,
+        account_id: i64,
+        addresses: &[&str],
+        since: i64,
+    ) -> Result<HashMap<String, i64>> {
+        let mut counts = HashMap::new();
+        for part in addresses.chunks(ADDRESSES_PER_LOOKUP) {
+            let sql = format!(
+                "SELECT recipient, COUNT(*) FROM deliveries WHERE account_id = $1 AND created_at >= $2 \
+                 AND send_status = 0 AND recipient IN ({}) GROUP BY recipient",
+                placeholders(3, part.len())
+            );
+            let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).bind(since);
+                for address in part {
+                    query = query.bind(*address);
+                }
+                query.fetch_all(pool).await
+            })?;
+            counts.extend(rows);
+        }
+        Ok(counts)
     }
 }

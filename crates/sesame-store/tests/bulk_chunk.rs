@@ -1,0 +1,412 @@
+//! A batch task's chunk enqueue (`Store::enqueue_task_chunk`): the messages and the task's
+//! progress commit in one transaction, the daily caps hold exactly (what fits is committed),
+//! only the lease owner writes, and the bulk look-ups (black lists, unsubscribes,
+//! frequency) answer for many addresses at once. Runs on SQLite always, and on PostgreSQL
+//! too when `SESAME_TEST_DATABASE_URL` names a server (in a fresh database).
+
+use sesame_store::bulk::{ChunkCommit, ChunkMessage, NewChunk, NewDetail, NewTask, Task};
+use sesame_store::domains::NewDkimKey;
+use sesame_store::{ServerKey, Store};
+
+const NOW: i64 = 1_700_000_000;
+const DAY: i64 = 1_699_920_000;
+
+struct Fixture {
+    account: i64,
+    domain: i64,
+    task: i64,
+    rows: Vec<i64>,
+}
+
+async fn fixture(store: &Store, n: usize) -> Fixture {
+    let account = store.create_account("bulk", NOW).await.unwrap().account_id;
+    let keys = [NewDkimKey {
+        bits: 1024,
+        private_key: b"der",
+        public_key: "cHVi",
+    }];
+    let domain = store
+        .create_domain(account, "news.example.test", 0, "[]", &keys, NOW)
+        .await
+        .unwrap()
+        .id;
+    let list = store.create_receiver(account, "l", "", NOW).await.unwrap();
+    let details: Vec<NewDetail> = (0..n)
+        .map(|i| NewDetail {
+            email: format!("u{i}@dest.test"),
+            template_data: None,
+            status: 1,
+            reason: String::new(),
+        })
+        .collect();
+    store
+        .append_receiver_details(account, list, &details, None, 50_000, NOW)
+        .await
+        .unwrap();
+    let rows = store
+        .receiver_details_after(list, 0, n as i64)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let task = store
+        .create_task(
+            &NewTask {
+                account_id: account,
+                from_address: "noreply@news.example.test",
+                receiver_id: list,
+                receivers_name: "l",
+                subject: "s",
+                template_id: Some(1),
+                template_data: "{}",
+                reply_to: None,
+                unsubscribe: None,
+                ad_location: 0,
+                task_type: 1,
+                begin_at: None,
+                interval_hours: 0,
+                term_cycle: 0,
+                next_run_at: NOW,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    Fixture {
+        account,
+        domain,
+        task,
+        rows,
+    }
+}
+
+/// Owned messages for recipients `from..to` of the list.
+fn messages(from: usize, to: usize) -> Vec<(String, String, Vec<u8>)> {
+    (from..to)
+        .map(|i| {
+            (
+                format!("qcloudses-30-1-date-x-{i}"),
+                format!("u{i}@dest.test"),
+                format!("signed copy {i}").into_bytes(),
+            )
+        })
+        .collect()
+}
+
+fn chunk<'a>(
+    f: &Fixture,
+    owned: &'a [(String, String, Vec<u8>)],
+    account_cap: Option<i64>,
+) -> NewChunk<'a> {
+    NewChunk {
+        task_id: f.task,
+        account_id: f.account,
+        domain_id: f.domain,
+        from_address: "noreply@news.example.test",
+        template_id: Some(1),
+        trigger_type: 0,
+        day: DAY,
+        account_cap,
+        domain_cap: Some(1_000_000),
+        messages: owned
+            .iter()
+            .map(|(message_id, recipient, body)| ChunkMessage {
+                message_id,
+                header_message_id: message_id,
+                subject: "s",
+                recipient,
+                recipient_domain: "dest.test",
+                body,
+            })
+            .collect(),
+    }
+}
+
+/// The task with its cursor after `n` of `rows` and `n` sent.
+fn progressed(task: &Task, rows: &[i64], base: usize, n: usize) -> Task {
+    let mut task = task.clone();
+    if base + n > 0 {
+        task.cursor_id = rows[base + n - 1];
+    }
+    task.send_count = (base + n) as i64;
+    task
+}
+
+async fn task_row(store: &Store, account: i64, id: i64) -> Task {
+    let (tasks, _) = store
+        .list_tasks(&sesame_store::bulk::TaskQuery {
+            account_id: account,
+            status: 0,
+            receiver_id: 0,
+            task_type: 0,
+            offset: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    tasks.into_iter().find(|t| t.id == id).unwrap()
+}
+
+async fn chunk_story(store: &Store) {
+    let f = fixture(store, 30).await;
+    let task = store
+        .claim_task(f.task, "me", NOW, NOW + 60)
+        .await
+        .unwrap()
+        .expect("due task");
+
+    // A whole chunk: ten messages, one delivery each, and the cursor in the same commit.
+    let owned = messages(0, 10);
+    let got = store
+        .enqueue_task_chunk(
+            &chunk(&f, &owned, Some(25)),
+            "me",
+            Some(NOW + 60),
+            |n| progressed(&task, &f.rows, 0, n),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        ChunkCommit::Committed {
+            n_queued: 10,
+            short_of: None
+        }
+    );
+    let saved = task_row(store, f.account, f.task).await;
+    assert_eq!(saved.cursor_id, f.rows[9]);
+    assert_eq!(saved.send_count, 10);
+    assert_eq!(
+        store
+            .count_accepted_by_account(f.account, DAY)
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(
+        store.count_accepted_by_domain(f.domain, DAY).await.unwrap(),
+        10
+    );
+    assert_eq!(
+        store
+            .sent_counts_since(f.account, &["u3@dest.test", "u20@dest.test"], NOW - 1)
+            .await
+            .unwrap()
+            .get("u3@dest.test"),
+        Some(&1)
+    );
+    let leased = store.lease_due("w", NOW, NOW + 20, 100).await.unwrap();
+    assert_eq!(leased.len(), 10);
+    let mut recipients: Vec<_> = leased.iter().map(|d| d.recipient.clone()).collect();
+    recipients.sort();
+    let mut expected: Vec<_> = (0..10).map(|i| format!("u{i}@dest.test")).collect();
+    expected.sort();
+    assert_eq!(recipients, expected);
+    let first = leased
+        .iter()
+        .find(|d| d.recipient == "u0@dest.test")
+        .unwrap();
+    assert!(!first.own_body);
+    assert_eq!(
+        store
+            .message_body(first.message_row)
+            .await
+            .unwrap()
+            .unwrap(),
+        b"signed copy 0"
+    );
+    store.release_leases("w").await.unwrap();
+
+    // The account's cap (25) takes only 15 more of the next 20: those are committed, the
+    // cursor stops after them, and the store says which quota stopped the rest.
+    let owned = messages(10, 30);
+    let got = store
+        .enqueue_task_chunk(
+            &chunk(&f, &owned, Some(25)),
+            "me",
+            Some(NOW + 60),
+            |n| progressed(&task, &f.rows, 10, n),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        ChunkCommit::Committed {
+            n_queued: 15,
+            short_of: Some("account")
+        }
+    );
+    let saved = task_row(store, f.account, f.task).await;
+    assert_eq!(saved.cursor_id, f.rows[24]);
+    assert_eq!(saved.send_count, 25);
+    assert_eq!(
+        store
+            .count_accepted_by_account(f.account, DAY)
+            .await
+            .unwrap(),
+        25
+    );
+    assert_eq!(
+        store
+            .lease_due("w", NOW, NOW + 20, 100)
+            .await
+            .unwrap()
+            .len(),
+        25
+    );
+    store.release_leases("w").await.unwrap();
+
+    // No room at all: nothing is queued, but the progress (recipients skipped before the
+    // first that needed room) is still saved.
+    let owned = messages(25, 30);
+    let got = store
+        .enqueue_task_chunk(
+            &chunk(&f, &owned, Some(25)),
+            "me",
+            Some(NOW + 60),
+            |n| {
+                assert_eq!(n, 0);
+                let mut t = progressed(&task, &f.rows, 25, 0);
+                t.n_suppressed = 1;
+                t
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        ChunkCommit::Committed {
+            n_queued: 0,
+            short_of: Some("account")
+        }
+    );
+    assert_eq!(task_row(store, f.account, f.task).await.n_suppressed, 1);
+
+    // Another owner (a lease taken over) writes nothing: no message, no progress.
+    let owned = messages(25, 30);
+    let got = store
+        .enqueue_task_chunk(
+            &chunk(&f, &owned, None),
+            "someone-else",
+            Some(NOW + 60),
+            |n| progressed(&task, &f.rows, 25, n),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, ChunkCommit::LeaseLost);
+    let saved = task_row(store, f.account, f.task).await;
+    assert_eq!((saved.cursor_id, saved.send_count), (f.rows[24], 25));
+    assert_eq!(
+        store
+            .count_accepted_by_account(f.account, DAY)
+            .await
+            .unwrap(),
+        25
+    );
+
+    // A failure inside the transaction (a MessageId that exists already) rolls back the
+    // messages, the counters and the cursor together.
+    let mut owned = messages(25, 30);
+    owned[3].0 = "qcloudses-30-1-date-x-0".into();
+    let failed = store
+        .enqueue_task_chunk(
+            &chunk(&f, &owned, None),
+            "me",
+            Some(NOW + 60),
+            |n| progressed(&task, &f.rows, 25, n),
+            NOW,
+        )
+        .await;
+    assert!(failed.is_err());
+    let saved = task_row(store, f.account, f.task).await;
+    assert_eq!((saved.cursor_id, saved.send_count), (f.rows[24], 25));
+    assert_eq!(
+        store
+            .count_accepted_by_account(f.account, DAY)
+            .await
+            .unwrap(),
+        25
+    );
+    assert_eq!(
+        store
+            .lease_due("w", NOW, NOW + 20, 100)
+            .await
+            .unwrap()
+            .len(),
+        25
+    );
+
+    // The chunk's look-ups answer for many addresses at once.
+    store
+        .add_custom_black(f.account, &["u1@dest.test".to_string()], None, NOW)
+        .await
+        .unwrap();
+    let suppressed = store
+        .suppressed_among(f.account, &["u0@dest.test", "u1@dest.test"], NOW)
+        .await
+        .unwrap();
+    assert_eq!(suppressed.into_iter().collect::<Vec<_>>(), ["u1@dest.test"]);
+    let many: Vec<String> = (0..1200).map(|i| format!("u{i}@dest.test")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let counts = store
+        .sent_counts_since(f.account, &many, NOW - 1)
+        .await
+        .unwrap();
+    assert_eq!(counts.len(), 25);
+    assert!(
+        store
+            .unsubscribed_among(f.account, "news.example.test", &many)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn chunk_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/sesame.db", dir.path().display());
+    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
+        .await
+        .unwrap();
+    chunk_story(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn chunk_on_postgres() {
+    let Ok(base) = std::env::var("SESAME_TEST_DATABASE_URL") else {
+        eprintln!("SESAME_TEST_DATABASE_URL not set: PostgreSQL chunk story skipped");
+        return;
+    };
+    let name = format!("sesame_chunk_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("SESAME_TEST_DATABASE_URL has no database part"),
+    };
+    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
+        .await
+        .unwrap();
+    chunk_story(&store).await;
+    store.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
