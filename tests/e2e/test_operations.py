@@ -106,6 +106,7 @@ def test_health_ready_and_metrics_move_with_traffic(make_sending_server, dns):
             "accepted": d('sesame_messages_accepted_total{source="api"}') == 1,
             "recipients": d('sesame_recipients_accepted_total{source="api"}') == 1,
             "delivered": d('sesame_deliveries_total{result="delivered"}') >= 1,
+            "session": d('sesame_delivery_sessions_total{result="ok"}') >= 1,
             "latency": d('sesame_api_request_duration_seconds_count{action="SendEmail"}') == 2,
             "smtp": d('sesame_smtp_sessions_total{role="submission"}') >= 1,
             "auth": d("sesame_smtp_auth_failures_total") >= 1,

@@ -31,8 +31,27 @@ pub fn submit_error(error: &SubmitError) -> String {
         _ => ("554", "5.0.0"),
     };
     format!(
-        "{status} {enhanced} Error: transaction failed, blame it on the weather: ##SES-response-json: {body}"
+        "{status} {enhanced} Error: transaction failed, blame it on the weather: ##SES-response-json: {}",
+        ascii_json(&body)
     )
+}
+
+/// JSON text with every non-ASCII character written as `\uXXXX` (surrogate pairs above the
+/// BMP): reply lines are ASCII (RFC 5321), and the JSON still decodes to the same strings.
+fn ascii_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// Joins the lines of a multi-line reply (`250-...` then `250 ...`).
@@ -48,6 +67,23 @@ pub fn multiline(code: u16, lines: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_are_ascii_and_the_json_keeps_the_text() {
+        let text = submit_error(&SubmitError::InvalidField(
+            "attachment \"月度报告.csv\" 😀".into(),
+        ));
+        assert!(text.is_ascii(), "{text}");
+        let json = text.split("##SES-response-json: ").nth(1).unwrap();
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let message = value["Response"]["QcloudError"]["Error"]["Message"]
+            .as_str()
+            .unwrap();
+        assert!(
+            message.contains("月度报告.csv") && message.contains('😀'),
+            "{message}"
+        );
+    }
 
     #[test]
     fn business_errors_carry_the_api_code() {

@@ -158,8 +158,12 @@ pub async fn deliver_batch_from(
             )
             .await
             {
-                Ok(client) => client,
+                Ok(client) => {
+                    session_metric("ok");
+                    client
+                }
                 Err(error) => {
+                    session_metric("failed");
                     tracing::info!(
                         domain,
                         host = %target.host,
@@ -316,4 +320,12 @@ fn log_attempt(
         broken = broken.as_deref().unwrap_or(""),
         "delivery attempt"
     );
+}
+
+/// Counts an outgoing SMTP connection: `ok` (a session was opened) or `failed`.
+fn session_metric(result: &'static str) {
+    sesame_core::metrics::get()
+        .delivery_sessions
+        .get_or_create(&sesame_core::metrics::ResultLabels { result })
+        .inc();
 }
