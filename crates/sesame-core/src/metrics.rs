@@ -229,10 +229,16 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// One message with `recipients` deliveries committed.
     pub fn accepted(&self, source: &'static str, recipients: u64) {
+        self.accepted_many(source, 1, recipients);
+    }
+
+    /// `messages` messages with `recipients` deliveries in all committed at once.
+    pub fn accepted_many(&self, source: &'static str, messages: u64, recipients: u64) {
         self.messages_accepted
             .get_or_create(&SourceLabels { source })
-            .inc();
+            .inc_by(messages);
         self.recipients_accepted
             .get_or_create(&SourceLabels { source })
             .inc_by(recipients);

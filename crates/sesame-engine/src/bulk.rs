@@ -254,6 +254,8 @@ impl Scheduler {
                 return self.interrupt(&mut task).await;
             }
         };
+        // Each recipient of a task is a message of its own.
+        sesame_core::metrics::get().accepted_many("bulk", n_queued as u64, n_queued as u64);
         task = advance(&task, &prepared, &rows, n_queued);
         tracing::debug!(
             task_id = task.id,
