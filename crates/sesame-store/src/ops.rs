@@ -60,15 +60,11 @@ impl Store {
     pub async fn purge_bodies(&self, before: i64, limit: u32) -> Result<u64> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let ids: Vec<(i64,)> = sqlx::query_as(
-                "SELECT id FROM messages m WHERE created_at < $1 AND length(body) > 0 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_row = m.id AND d.due_at IS NOT NULL) \
-                 ORDER BY created_at LIMIT $2",
-            )
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
+            let ids: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(finished_before("AND length(body) > 0")))
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
             if ids.is_empty() {
                 return Ok(0);
             }
@@ -95,15 +91,11 @@ impl Store {
     pub async fn purge_messages(&self, before: i64, limit: u32) -> Result<u64> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let ids: Vec<(i64,)> = sqlx::query_as(
-                "SELECT id FROM messages m WHERE created_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_row = m.id AND d.due_at IS NOT NULL) \
-                 ORDER BY created_at LIMIT $2",
-            )
-            .bind(before)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
+            let ids: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(finished_before("")))
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
             if ids.is_empty() {
                 return Ok(0);
             }
@@ -221,6 +213,16 @@ impl Store {
             .collect::<Vec<_>>()
             .join("; "))
     }
+}
+
+/// The query of up to `$2` finished messages (no delivery left in the queue) created before
+/// `$1`, oldest first, with `extra` (a constant condition) added.
+fn finished_before(extra: &str) -> String {
+    format!(
+        "SELECT id FROM messages m WHERE created_at < $1 {extra} \
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_row = m.id AND d.due_at IS NOT NULL) \
+         ORDER BY created_at LIMIT $2"
+    )
 }
 
 /// `1,2,3` from row ids (integers: nothing a caller controls reaches the SQL text).

@@ -3,8 +3,10 @@
 //! addresses freed. Runs on SQLite always, and on PostgreSQL too when
 //! `SESAME_TEST_DATABASE_URL` names a server (in a fresh database).
 
+mod common;
+
+use sesame_store::Store;
 use sesame_store::ip_pools::{AddIp, PoolScope, RemoveIp, pool_of_domain};
-use sesame_store::{ServerKey, Store};
 
 async fn pools_story(store: &Store) {
     let now = 1_700_000_000;
@@ -138,44 +140,15 @@ async fn pools_story(store: &Store) {
 
 #[tokio::test]
 async fn pools_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/sesame.db", dir.path().display());
-    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
-    pools_story(&store).await;
-    store.close().await;
+    let t = common::sqlite().await;
+    pools_story(&t.store).await;
+    t.finish().await;
 }
 
 #[tokio::test]
 async fn pools_on_postgres() {
-    let Ok(base) = std::env::var("SESAME_TEST_DATABASE_URL") else {
-        eprintln!("SESAME_TEST_DATABASE_URL not set: PostgreSQL pools test skipped");
-        return;
-    };
-    let name = format!("sesame_ip_pools_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("SESAME_TEST_DATABASE_URL has no database part"),
-    };
-    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
-    pools_story(&store).await;
-    store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    if let Some(t) = common::postgres("ip_pools").await {
+        pools_story(&t.store).await;
+        t.finish().await;
+    }
 }

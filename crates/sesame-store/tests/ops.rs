@@ -2,8 +2,10 @@
 //! what is recent or still queued stays) and the online SQLite backup. SQLite always,
 //! PostgreSQL too when `SESAME_TEST_DATABASE_URL` names a server.
 
+mod common;
+
+use sesame_store::Store;
 use sesame_store::queue::{NewDelivery, NewMessage};
-use sesame_store::{ServerKey, Store};
 
 const DAY: i64 = 86_400;
 
@@ -135,12 +137,9 @@ async fn ops_story(store: &Store, dir: &std::path::Path) {
             store.backup_to(&copy).await.is_err(),
             "an existing file is not overwritten"
         );
-        let restored = Store::open(
-            &format!("sqlite://{}", copy.display()),
-            ServerKey::from_bytes(&[1; 32]),
-        )
-        .await
-        .unwrap();
+        let restored = Store::open(&format!("sqlite://{}", copy.display()), common::key())
+            .await
+            .unwrap();
         assert_eq!(restored.integrity_check().await.unwrap(), "ok");
         assert!(restored.message_body(week_old).await.unwrap().is_some());
         assert_eq!(restored.queue_stats(10).await.unwrap().depth, 2);
@@ -151,40 +150,15 @@ async fn ops_story(store: &Store, dir: &std::path::Path) {
 
 #[tokio::test]
 async fn ops_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/sesame.db", dir.path().display());
-    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
-    ops_story(&store, dir.path()).await;
+    let t = common::sqlite().await;
+    ops_story(&t.store, t.dir.path()).await;
+    t.finish().await;
 }
 
 #[tokio::test]
 async fn ops_on_postgres() {
-    let Ok(base) = std::env::var("SESAME_TEST_DATABASE_URL") else {
-        eprintln!("SESAME_TEST_DATABASE_URL not set: PostgreSQL ops story skipped");
-        return;
-    };
-    let name = format!("sesame_ops_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&admin)
-            .await
-            .unwrap();
+    if let Some(t) = common::postgres("ops").await {
+        ops_story(&t.store, t.dir.path()).await;
+        t.finish().await;
     }
-    let (server, _) = base.rsplit_once('/').expect("a database part");
-    let store = Store::open(&format!("{server}/{name}"), ServerKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    ops_story(&store, dir.path()).await;
-    store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
 }

@@ -2,6 +2,8 @@
 //! and tenant isolation. Runs on SQLite always, and on PostgreSQL too when
 //! `SESAME_TEST_DATABASE_URL` names a server (each run in a fresh database).
 
+mod common;
+
 use sesame_store::domains::NewDkimKey;
 use sesame_store::events::{CallbackAddress, StatsQuery};
 use sesame_store::queue::{Attempt, NewDelivery, NewMessage, StatusQuery, deliver_status};
@@ -172,35 +174,10 @@ async fn story_on_sqlite() {
 
 #[tokio::test]
 async fn story_on_postgres() {
-    let Ok(base) = std::env::var("SESAME_TEST_DATABASE_URL") else {
-        eprintln!("SESAME_TEST_DATABASE_URL not set: PostgreSQL story skipped");
-        return;
-    };
-    let name = format!("sesame_story_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("SESAME_TEST_DATABASE_URL has no database part"),
-    };
-    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
-    story(&store).await;
-    store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    if let Some(t) = common::postgres("story").await {
+        story(&t.store).await;
+        t.finish().await;
+    }
 }
 
 async fn queue_story(store: &Store, account: i64, other: i64, domain_id: i64, now: i64) {
