@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod bulk;
+pub mod console;
 pub mod crypto;
 pub mod domains;
 pub mod events;

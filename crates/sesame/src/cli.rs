@@ -107,6 +107,17 @@ More: docs/operations-ips.md.")]
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Web console users: an operator (sees every account) or a member (one account).
+    #[command(after_help = "Example:
+  sesame user create --app-id 1000001 --email ann@example.com
+
+Prints the generated password once; --password-stdin reads one instead. More: docs/console.md.")]
+    User {
+        #[command(subcommand)]
+        command: crate::user::UserCommand,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Take a consistent copy of the SQLite store while the server runs (PostgreSQL: pg_dump).
     ///
     /// Writes FILE (a SQLite database) and FILE.key (the server key, without which the stored
@@ -249,6 +260,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => bounce_parse(&files),
         Command::Ip { command, config } => crate::ip::main(command, &config).await,
+        Command::User { command, config } => crate::user::main(command, &config).await,
         Command::Backup {
             to,
             without_key,

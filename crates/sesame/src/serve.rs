@@ -79,7 +79,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tracker.spawn({
         let cancel = cancel.clone();
         async move {
-            if let Err(e) = sesame_api::serve(api_listener, app, cancel.clone()).await {
+            if let Err(e) = sesame_console::serve(api_listener, app, cancel.clone()).await {
                 tracing::error!(error = %e, "API listener failed");
                 cancel.cancel();
             }

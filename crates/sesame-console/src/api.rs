@@ -1,0 +1,448 @@
+//! The console's JSON endpoints. Sign-in sets the session cookie (HttpOnly, SameSite=Strict,
+//! Path=/console, Secure under an https public URL) and answers the session's CSRF token; every
+//! POST but sign-in must carry that token in `X-CSRF-Token` (403 otherwise), and every POST must
+//! be `application/json` (a cross-site form cannot send that without a CORS preflight).
+//! `POST /console/api/<Action>` runs `sesame_api::actions::dispatch` for the session's account
+//! (a member's own; an operator's pick) and answers the API's envelope, errors included.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use sesame_api::actions::{self, Action, Caller};
+use sesame_api::protocol::{ApiError, MAX_BODY_BYTES, envelope_err, envelope_ok};
+use sesame_store::console::{ConsoleSession, ROLE_OPERATOR};
+
+use crate::Console;
+use crate::auth;
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "sesame_session";
+/// Header the console's script sends the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long a session lasts after sign-in.
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+/// Most accounts the operator's picker lists.
+const MAX_ACCOUNTS_LISTED: i64 = 1000;
+
+/// A refusal outside the API's envelope: sign-in, session and CSRF problems.
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        &json!({ "Error": { "Code": code, "Message": message } }),
+    )
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn internal(error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "console: internal error");
+    refuse(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "internal error; the server log has the cause",
+    )
+}
+
+/// The client's address (unspecified when the listener was not given connect info).
+fn peer_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+        .filter(|value| !value.is_empty())
+}
+
+fn cookie(console: &Console, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if console.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .expect("a token is base64url, so the cookie is a valid header")
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The JSON body of a POST, or the refusal to answer.
+async fn json_body(request: Request) -> Result<(HeaderMap, Value), Response> {
+    let (parts, body) = request.into_parts();
+    if !is_json(&parts.headers) {
+        return Err(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "InvalidParameter",
+            "send the request as application/json",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestSizeLimitExceeded",
+                "the request is over 8 MiB",
+            )
+        })?;
+    let value = if bytes.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| {
+            refuse(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                &format!("the body is not JSON: {e}"),
+            )
+        })?
+    };
+    Ok((parts.headers, value))
+}
+
+/// The session of the request's cookie, with the token's hash.
+async fn current_session(
+    console: &Console,
+    headers: &HeaderMap,
+) -> Result<(String, ConsoleSession), Response> {
+    let unauthorized = || {
+        refuse(
+            StatusCode::UNAUTHORIZED,
+            "AuthFailure.Unauthorized",
+            "sign in first (the session is missing or expired)",
+        )
+    };
+    let token = session_token(headers).ok_or_else(unauthorized)?;
+    let hash = auth::token_hash(&token);
+    let session = console
+        .app
+        .store
+        .console_session(&hash, sesame_core::time::now_unix())
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(unauthorized)?;
+    Ok((hash, session))
+}
+
+/// A session whose CSRF header matches, for a state-changing request.
+async fn checked_session(
+    console: &Console,
+    headers: &HeaderMap,
+) -> Result<(String, ConsoleSession), Response> {
+    let (hash, session) = current_session(console, headers).await?;
+    let sent = headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !auth::constant_time_eq(sent, session.csrf_token.as_bytes()) {
+        tracing::warn!(user = %session.email, "console: request without a valid CSRF token refused");
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "AuthFailure.CsrfTokenMismatch",
+            "the request lacks this session's CSRF token; reload the page",
+        ));
+    }
+    Ok((hash, session))
+}
+
+/// The account a session acts on: a member's own, always; an operator's pick.
+fn acting_account(session: &ConsoleSession) -> i64 {
+    if session.role == ROLE_OPERATOR {
+        session.account_id
+    } else {
+        session.user_account_id
+    }
+}
+
+fn session_json(console: &Console, session: &ConsoleSession) -> Value {
+    // The API's dates are in `[api] time_zone`, which the browser does not know.
+    let today = sesame_core::time::format_date(
+        sesame_core::time::now_unix(),
+        &console.app.config.api.time_zone,
+    );
+    json!({
+        "Today": today,
+        "Email": session.email,
+        "Role": session.role,
+        "AppId": acting_account(session),
+        "CsrfToken": session.csrf_token,
+        "ExpiresAt": session.expires_at,
+    })
+}
+
+/// `POST /console/api/signin {"Email", "Password"}`.
+pub async fn sign_in(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let peer = peer_ip(&request);
+    let (_, body) = match json_body(request).await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
+    let email = body["Email"].as_str().unwrap_or("").trim().to_string();
+    let password = body["Password"].as_str().unwrap_or("").to_string();
+    if email.is_empty() || password.is_empty() || email.len() > 254 || password.len() > 1024 {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "give your e-mail and password",
+        );
+    }
+    if console.throttle.is_blocked(peer, &email, Instant::now()) {
+        tracing::warn!(user = %email, client = %peer, "console: sign-in throttled");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RequestLimitExceeded",
+            "too many failed sign-ins; wait 10 minutes and try again",
+        );
+    }
+    let user = match console.app.store.console_user(&email).await {
+        Ok(user) => user,
+        Err(e) => return internal(&e),
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    // argon2 costs tens of milliseconds of CPU: off the async threads.
+    let matches = tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => auth::verify_password(&hash, &password),
+        None => {
+            auth::verify_nothing(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    let Some(user) = user.filter(|_| matches) else {
+        console
+            .throttle
+            .record_failure(peer, &email, Instant::now());
+        tracing::info!(user = %email, client = %peer, "console: sign-in refused");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "AuthFailure.InvalidCredentials",
+            "wrong e-mail or password",
+        );
+    };
+    console.throttle.record_success(&email);
+    let token = auth::new_token();
+    let csrf = auth::new_token();
+    let now = sesame_core::time::now_unix();
+    let expires_at = now + SESSION_SECONDS;
+    if let Err(e) = console
+        .app
+        .store
+        .create_console_session(
+            &auth::token_hash(&token),
+            user.id,
+            &csrf,
+            user.account_id,
+            now,
+            expires_at,
+        )
+        .await
+    {
+        return internal(&e);
+    }
+    tracing::info!(user = %user.email, role = %user.role, client = %peer, "console: signed in");
+    let session = ConsoleSession {
+        user_id: user.id,
+        email: user.email,
+        role: user.role,
+        user_account_id: user.account_id,
+        account_id: user.account_id,
+        csrf_token: csrf,
+        expires_at,
+    };
+    let mut response = json_response(StatusCode::OK, &session_json(&console, &session));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie(&console, &token, SESSION_SECONDS),
+    );
+    response
+}
+
+/// `POST /console/api/signout`: ends the session and clears the cookie.
+pub async fn sign_out(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let (headers, _) = match json_body(request).await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
+    let (hash, _) = match checked_session(&console, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if let Err(e) = console.app.store.delete_console_session(&hash).await {
+        return internal(&e);
+    }
+    let mut response = json_response(StatusCode::OK, &json!({}));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&console, "", 0));
+    response
+}
+
+/// `GET /console/api/session`: who is signed in, the account acted on and the CSRF token.
+pub async fn session(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    match current_session(&console, &headers).await {
+        Ok((_, session)) => json_response(StatusCode::OK, &session_json(&console, &session)),
+        Err(response) => response,
+    }
+}
+
+fn operator_only() -> Response {
+    refuse(
+        StatusCode::FORBIDDEN,
+        "UnauthorizedOperation",
+        "only an operator may see or pick other accounts",
+    )
+}
+
+/// `GET /console/api/accounts` (operators): every account, for the picker.
+pub async fn accounts(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let (_, session) = match current_session(&console, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if session.role != ROLE_OPERATOR {
+        return operator_only();
+    }
+    match console
+        .app
+        .store
+        .account_summaries(MAX_ACCOUNTS_LISTED)
+        .await
+    {
+        Ok(list) => json_response(
+            StatusCode::OK,
+            &json!({ "Accounts": list.iter().map(|a| json!({"AppId": a.id, "Name": a.name})).collect::<Vec<_>>() }),
+        ),
+        Err(e) => internal(&e),
+    }
+}
+
+/// `POST /console/api/account {"AppId"}` (operators): act on another account from now on.
+pub async fn select_account(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let (headers, body) = match json_body(request).await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
+    let (hash, mut session) = match checked_session(&console, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if session.role != ROLE_OPERATOR {
+        return operator_only();
+    }
+    let Some(app_id) = body["AppId"].as_i64() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "AppId must be a number",
+        );
+    };
+    match console.app.store.account(app_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("no account {app_id}"),
+            );
+        }
+        Err(e) => return internal(&e),
+    }
+    if let Err(e) = console
+        .app
+        .store
+        .set_console_session_account(&hash, app_id)
+        .await
+    {
+        return internal(&e);
+    }
+    session.account_id = app_id;
+    json_response(StatusCode::OK, &session_json(&console, &session))
+}
+
+/// `POST /console/api/<Action>` with the action's PascalCase parameters: the API's dispatch
+/// for the session's account, answered in the API's envelope.
+pub async fn action(
+    State(console): State<Arc<Console>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let (headers, params) = match json_body(request).await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
+    let (_, session) = match checked_session(&console, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let account_id = acting_account(&session);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let result = run_action(&console, account_id, &name, params).await;
+    let code = result.as_ref().err().map(|e| e.code.as_ref()).unwrap_or("");
+    tracing::info!(
+        request_id = %request_id,
+        action = %name,
+        app_id = account_id,
+        user = %session.email,
+        code,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "console request"
+    );
+    let body = match &result {
+        Ok(fields) => envelope_ok(&request_id, fields.clone()),
+        Err(error) => envelope_err(&request_id, error),
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+async fn run_action(
+    console: &Console,
+    account_id: i64,
+    name: &str,
+    params: Value,
+) -> Result<actions::Fields, ApiError> {
+    let action = Action::from_name(name)?;
+    if !params.is_object() {
+        return Err(ApiError::invalid_parameter(
+            "the parameters must be a JSON object",
+        ));
+    }
+    if !console.app.limiter.check(account_id, name, Instant::now()) {
+        return Err(ApiError::request_limit_exceeded());
+    }
+    actions::dispatch(&console.app, &Caller { account_id }, action, params).await
+}

@@ -1,0 +1,695 @@
+// Sesame console: a single-page app over hash routes. Every page calls the SES actions through
+// POST /console/api/<Action> (the API's own dispatch, for the session's account) with the CSRF
+// token in X-CSRF-Token. DOM is built with h(), never from HTML strings, so no data is markup.
+"use strict";
+
+let session = null;
+
+// ---------------------------------------------------------------- DOM and helpers
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "value") el.value = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+const $ = (sel, root) => (root || document).querySelector(sel);
+
+function flash(message, kind) {
+  const box = $("#flash");
+  box.replaceChildren(h("div", { class: kind || "info", "data-testid": "flash-" + (kind || "info") }, message));
+  if (kind !== "error") setTimeout(() => { if (box.firstChild && box.firstChild.textContent === message) box.replaceChildren(); }, 6000);
+}
+
+function clearFlash() { $("#flash").replaceChildren(); }
+
+function b64encode(text) {
+  const bytes = new TextEncoder().encode(text);
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function b64decode(b64) {
+  if (!b64) return "";
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new TextDecoder().decode(bytes);
+}
+
+function addDays(date, days) {
+  const [y, m, d] = date.split("-").map(Number);
+  const t = new Date(Date.UTC(y, m - 1, d + days));
+  return t.toISOString().slice(0, 10);
+}
+
+function unixText(seconds) {
+  if (!seconds) return "";
+  return new Date(seconds * 1000).toLocaleString();
+}
+
+function copyButton(text) {
+  return h("button", {
+    class: "small secondary", type: "button", title: "Copy to the clipboard",
+    onclick: async (e) => {
+      try { await navigator.clipboard.writeText(text); }
+      catch (_) {
+        const area = h("textarea", {}, text);
+        document.body.append(area); area.select(); document.execCommand("copy"); area.remove();
+      }
+      e.target.textContent = "Copied";
+      setTimeout(() => { e.target.textContent = "Copy"; }, 1500);
+    },
+  }, "Copy");
+}
+
+function table(headers, rows, empty) {
+  if (!rows.length) return h("p", { class: "muted" }, empty || "Nothing yet.");
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, headers.map((x) => h("th", {}, x)))),
+    h("tbody", {}, rows)));
+}
+
+// ---------------------------------------------------------------- the server
+
+class ApiError extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+}
+
+async function request(method, path, body) {
+  const headers = {};
+  if (method === "POST") {
+    headers["Content-Type"] = "application/json";
+    if (session) headers["X-CSRF-Token"] = session.CsrfToken;
+  }
+  const response = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: method === "POST" ? JSON.stringify(body || {}) : undefined,
+  });
+  let data = {};
+  try { data = await response.json(); } catch (_) { /* not JSON */ }
+  if (response.status === 401 && path !== "/console/api/signin") {
+    session = null;
+    showSignIn("Your session ended; sign in again.");
+    throw new ApiError("AuthFailure.Unauthorized", "signed out");
+  }
+  if (!response.ok) {
+    const err = data.Error || {};
+    throw new ApiError(err.Code || String(response.status), err.Message || response.statusText);
+  }
+  return data;
+}
+
+// Runs an SES action for the session's account; throws ApiError with the API's code and message.
+async function api(action, params) {
+  const data = await request("POST", "/console/api/" + action, params || {});
+  const r = data.Response || {};
+  if (r.Error) throw new ApiError(r.Error.Code, r.Error.Message);
+  return r;
+}
+
+// Runs fn, showing any error as the API worded it.
+async function guarded(fn) {
+  try { return await fn(); }
+  catch (e) {
+    if (e instanceof ApiError && e.code === "AuthFailure.Unauthorized") return undefined;
+    flash(e instanceof ApiError ? `${e.message} (${e.code})` : String(e), "error");
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- sign-in and frame
+
+function showSignIn(message) {
+  $("#top").hidden = true;
+  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
+  const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+  const error = h("p", { class: "bad", "data-testid": "signin-error" });
+  const form = h("form", {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      error.textContent = "";
+      try {
+        session = await request("POST", "/console/api/signin", { Email: email.value, Password: password.value });
+        password.value = "";
+        await startApp();
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    },
+  },
+  h("label", {}, "E-mail", email),
+  h("label", {}, "Password", password),
+  h("button", { type: "submit" }, "Sign in"));
+  $("#main").replaceChildren(h("section", { class: "card signin" },
+    h("h1", {}, "Sign in to Sesame"),
+    message ? h("p", { class: "muted" }, message) : null,
+    form, error));
+}
+
+const PAGES = [
+  ["domains", "Domains"], ["senders", "Senders"], ["templates", "Templates"],
+  ["send", "Send test"], ["stats", "Statistics"], ["messages", "Messages"], ["blacklist", "Black list"],
+];
+
+async function renderFrame() {
+  $("#top").hidden = false;
+  const pages = session.Role === "operator" ? PAGES.concat([["accounts", "Accounts"]]) : PAGES;
+  $("#nav").replaceChildren(...pages.map(([id, label]) => h("a", { href: "#/" + id, "data-page": id }, label)));
+  const who = [h("span", { "data-testid": "who" }, `${session.Email} (${session.Role})`)];
+  if (session.Role === "operator") {
+    const picker = h("select", {
+      "aria-label": "Account", "data-testid": "account-picker",
+      onchange: () => guarded(async () => {
+        session = await request("POST", "/console/api/account", { AppId: Number(picker.value) });
+        await renderFrame();
+        route();
+      }),
+    });
+    const data = await request("GET", "/console/api/accounts");
+    for (const a of data.Accounts) picker.append(h("option", { value: a.AppId }, `${a.AppId} ${a.Name}`));
+    picker.value = String(session.AppId);
+    who.push(picker);
+  } else {
+    who.push(h("span", { class: "muted" }, `AppId ${session.AppId}`));
+  }
+  who.push(h("button", {
+    class: "small secondary", type: "button",
+    onclick: () => guarded(async () => {
+      await request("POST", "/console/api/signout", {});
+      session = null;
+      showSignIn("Signed out.");
+    }),
+  }, "Sign out"));
+  $("#who").replaceChildren(...who);
+}
+
+async function startApp() {
+  await renderFrame();
+  if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/domains";
+  else route();
+}
+
+// ---------------------------------------------------------------- routing
+
+// Shows the page the hash names. A navigation (hashchange) clears old messages; a refresh
+// after an action keeps the message that action left.
+async function route(event) {
+  if (!session) return;
+  if (event) clearFlash();
+  const parts = (location.hash.replace(/^#\/?/, "") || "domains").split("/").map(decodeURIComponent);
+  const page = parts[0];
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
+  const main = $("#main");
+  const view = {
+    domains: parts[1] ? () => domainPage(parts[1]) : domainsPage,
+    senders: sendersPage,
+    templates: parts[1] ? () => templatePage(parts[1]) : templatesPage,
+    send: sendPage, stats: statsPage, messages: messagesPage, blacklist: blacklistPage,
+    accounts: accountsPage,
+  }[page];
+  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  if (!view) { main.replaceChildren(h("p", {}, "No such page.")); return; }
+  const started = performance.now();
+  const content = await guarded(view);
+  if (content) {
+    content.dataset.page = page;
+    main.replaceChildren(content);
+    main.dataset.loadedMs = String(Math.round(performance.now() - started));
+  } else if (main.textContent === "Loading…") {
+    main.replaceChildren(h("p", { class: "muted" }, "This page could not be loaded."));
+  }
+}
+
+window.addEventListener("hashchange", route);
+
+// ---------------------------------------------------------------- domains
+
+const DKIM_OPTIONS = [["0", "RSA 1024-bit"], ["1", "RSA 2048-bit"], ["2", "Both (2048 + 1024)"]];
+
+async function domainsPage() {
+  const r = await api("ListEmailIdentities", {});
+  const name = h("input", { name: "domain", placeholder: "mail.example.com", required: true });
+  const dkim = h("select", { name: "dkim" }, DKIM_OPTIONS.map(([v, l]) => h("option", { value: v }, l)));
+  const form = h("form", {
+    class: "row",
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const domain = name.value.trim();
+      await api("CreateEmailIdentity", { EmailIdentity: domain, DKIMOption: Number(dkim.value) });
+      flash(`Added ${domain}: publish its records, then verify.`);
+      location.hash = "#/domains/" + encodeURIComponent(domain);
+    }); },
+  }, h("label", { class: "grow" }, "Domain", name), h("label", {}, "DKIM key", dkim), h("button", { type: "submit" }, "Add domain"));
+  const rows = (r.EmailIdentities || []).map((d) => h("tr", {},
+    h("td", {}, h("a", { href: "#/domains/" + encodeURIComponent(d.IdentityName) }, d.IdentityName)),
+    h("td", {}, d.SendingEnabled ? h("span", { class: "ok" }, "verified") : h("span", { class: "bad" }, "not verified")),
+    h("td", {}, d.CurrentReputationLevel), h("td", {}, d.DailyQuota),
+    h("td", {}, (DKIM_OPTIONS.find(([v]) => Number(v) === d.DKIMOption) || ["", ""])[1])));
+  return h("div", {},
+    h("h1", {}, "Sender domains"),
+    h("section", { class: "card" }, h("h2", {}, "Add a domain"), form),
+    h("section", { class: "card" }, table(["Domain", "Status", "Reputation", "Daily quota", "DKIM"], rows, "No domains yet.")));
+}
+
+function recordsTable(attributes) {
+  const rows = attributes.map((a) => h("tr", { "data-type": a.Type, "data-host": a.SendDomain, "data-value": a.ExpectedValue },
+    h("td", {}, a.Type),
+    h("td", { class: "value" }, a.SendDomain, " ", copyButton(a.SendDomain)),
+    h("td", { class: "value" }, a.ExpectedValue, " ", copyButton(a.ExpectedValue)),
+    h("td", { class: "value" }, a.CurrentValue || h("span", { class: "muted" }, "(none found)")),
+    h("td", { class: "status" }, a.Status ? h("span", { class: "ok" }, "OK") : h("span", { class: "bad" }, "missing"))));
+  return table(["Type", "Host", "Value to publish", "Current value", "Status"], rows);
+}
+
+async function domainPage(domain) {
+  const r = await api("GetEmailIdentity", { EmailIdentity: domain });
+  const status = h("p", { "data-testid": "domain-status" });
+  const records = h("div", {});
+  const show = (x) => {
+    status.replaceChildren(x.VerifiedForSendingStatus
+      ? h("span", { class: "ok" }, "Verified: this domain may send.")
+      : h("span", { class: "bad" }, "Not verified yet: publish every record below, then press Verify."));
+    records.replaceChildren(recordsTable(x.Attributes || []));
+  };
+  show(r);
+  const verify = h("button", {
+    type: "button",
+    onclick: () => guarded(async () => {
+      verify.disabled = true;
+      try {
+        const x = await api("UpdateEmailIdentity", { EmailIdentity: domain });
+        show(x);
+        flash(x.VerifiedForSendingStatus ? `${domain} is verified.` : `${domain} is not verified yet.`, x.VerifiedForSendingStatus ? "info" : "error");
+      } finally { verify.disabled = false; }
+    }),
+  }, "Verify");
+  const remove = h("button", {
+    type: "button", class: "danger",
+    onclick: () => guarded(async () => {
+      if (!confirm(`Delete ${domain} and its DKIM keys?`)) return;
+      await api("DeleteEmailIdentity", { EmailIdentity: domain });
+      flash(`Deleted ${domain}.`);
+      location.hash = "#/domains";
+    }),
+  }, "Delete");
+  return h("div", {},
+    h("p", {}, h("a", { href: "#/domains" }, "← Domains")),
+    h("h1", {}, domain),
+    h("section", { class: "card" }, status, h("div", { class: "row" }, verify, remove)),
+    h("section", { class: "card" }, h("h2", {}, "DNS records to publish"), records));
+}
+
+// ---------------------------------------------------------------- senders
+
+async function sendersPage() {
+  const r = await api("ListEmailAddress", {});
+  const address = h("input", { name: "address", type: "email", placeholder: "noreply@mail.example.com", required: true });
+  const alias = h("input", { name: "alias", placeholder: "Example Inc." });
+  const form = h("form", {
+    class: "row",
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const params = { EmailAddress: address.value.trim() };
+      if (alias.value.trim()) params.EmailSenderName = alias.value.trim();
+      await api("CreateEmailAddress", params);
+      flash(`Added ${params.EmailAddress}.`);
+      route();
+    }); },
+  }, h("label", { class: "grow" }, "Address", address), h("label", { class: "grow" }, "Alias (display name)", alias), h("button", { type: "submit" }, "Add sender"));
+  const rows = (r.EmailSenders || []).map((s) => {
+    const pw = h("input", { type: "password", placeholder: "new SMTP password", autocomplete: "new-password", "aria-label": "SMTP password for " + s.EmailAddress });
+    return h("tr", { "data-sender": s.EmailAddress },
+      h("td", {}, s.EmailAddress), h("td", {}, s.EmailSenderName || ""),
+      h("td", { class: "smtp" }, s.SmtpPwdType ? "set" : h("span", { class: "muted" }, "none")),
+      h("td", {}, h("div", { class: "row" }, pw, h("button", {
+        type: "button", class: "small",
+        onclick: () => guarded(async () => {
+          await api("UpdateEmailSmtpPassWord", { EmailAddress: s.EmailAddress, Password: pw.value });
+          pw.value = "";
+          flash(`SMTP password of ${s.EmailAddress} set.`);
+          route();
+        }),
+      }, "Set password"))),
+      h("td", {}, h("button", {
+        type: "button", class: "small danger",
+        onclick: () => guarded(async () => {
+          if (!confirm(`Delete ${s.EmailAddress}?`)) return;
+          await api("DeleteEmailAddress", { EmailAddress: s.EmailAddress });
+          route();
+        }),
+      }, "Delete")));
+  });
+  return h("div", {},
+    h("h1", {}, "Sender addresses"),
+    h("section", { class: "card" }, h("h2", {}, "Add a sender"), h("p", { class: "muted" }, "The address must be on a verified domain of yours."), form),
+    h("section", { class: "card" }, table(["Address", "Alias", "SMTP password", "Set SMTP password", ""], rows, "No senders yet.")));
+}
+
+// ---------------------------------------------------------------- templates
+
+const TEMPLATE_STATUS = { 0: ["approved", "ok"], 1: ["pending review", "muted"], 2: ["rejected", "bad"] };
+
+function templateStatus(code) {
+  const [text, cls] = TEMPLATE_STATUS[code] || [String(code), "muted"];
+  return h("span", { class: cls }, text);
+}
+
+async function templatesPage() {
+  const r = await api("ListEmailTemplates", { Limit: 100, Offset: 0 });
+  const rows = (r.TemplatesMetadata || []).map((t) => h("tr", {},
+    h("td", {}, t.TemplateID), h("td", {}, h("a", { href: "#/templates/" + t.TemplateID }, t.TemplateName)),
+    h("td", {}, templateStatus(t.TemplateStatus)), h("td", {}, t.ReviewReason || ""), h("td", {}, unixText(t.CreatedTimestamp))));
+  return h("div", {},
+    h("h1", {}, "Templates"),
+    h("p", {}, h("a", { href: "#/templates/new" }, h("button", { type: "button" }, "New template"))),
+    h("section", { class: "card" }, table(["ID", "Name", "Status", "Review reason", "Created"], rows, "No templates yet.")));
+}
+
+const VARIABLE = /\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}/g;
+
+function variablesOf(...texts) {
+  const names = new Set();
+  for (const t of texts) for (const m of t.matchAll(VARIABLE)) names.add(m[1]);
+  return [...names];
+}
+
+function escapeHtml(s) {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+function substitute(text, values, html) {
+  return text.replace(VARIABLE, (_, name) => {
+    const v = values[name] === undefined ? `{{${name}}}` : String(values[name]);
+    return html ? escapeHtml(v) : v;
+  });
+}
+
+async function templatePage(id) {
+  const isNew = id === "new";
+  let current = { TemplateName: "", TemplateContent: { Html: "", Text: "" }, TemplateStatus: null };
+  if (!isNew) current = await api("GetEmailTemplate", { TemplateID: Number(id) });
+  const name = h("input", { name: "name", value: current.TemplateName || (isNew ? "" : `template ${id}`), required: true });
+  const html = h("textarea", { name: "html", spellcheck: "false" });
+  html.value = b64decode((current.TemplateContent || {}).Html);
+  const text = h("textarea", { name: "text", spellcheck: "false" });
+  text.value = b64decode((current.TemplateContent || {}).Text);
+  const samples = {};
+  const sampleBox = h("div", { class: "row" });
+  const frame = h("iframe", { sandbox: "", title: "HTML preview", "data-testid": "preview-html" });
+  const textPreview = h("pre", { "data-testid": "preview-text" });
+  const refresh = () => {
+    const names = variablesOf(html.value, text.value);
+    sampleBox.replaceChildren(...names.map((n) => {
+      const input = h("input", { "data-var": n, value: samples[n] || "", placeholder: n });
+      input.addEventListener("input", () => { samples[n] = input.value; paint(); });
+      return h("label", {}, n, input);
+    }));
+    if (!names.length) sampleBox.append(h("span", { class: "muted" }, "No {{variables}} in this template."));
+    paint();
+  };
+  const paint = () => {
+    const values = {};
+    for (const [k, v] of Object.entries(samples)) if (v !== "") values[k] = v;
+    frame.srcdoc = substitute(html.value, values, true);
+    textPreview.textContent = substitute(text.value, values, false);
+  };
+  html.addEventListener("input", refresh);
+  text.addEventListener("input", refresh);
+  const form = h("form", {
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const content = {};
+      if (html.value) content.Html = b64encode(html.value);
+      if (text.value) content.Text = b64encode(text.value);
+      if (isNew) {
+        const r = await api("CreateEmailTemplate", { TemplateName: name.value, TemplateContent: content });
+        flash(`Created template ${r.TemplateID}.`);
+        location.hash = "#/templates/" + r.TemplateID;
+      } else {
+        await api("UpdateEmailTemplate", { TemplateID: Number(id), TemplateName: name.value, TemplateContent: content });
+        flash(`Saved template ${id}.`);
+        route();
+      }
+    }); },
+  },
+  h("label", {}, "Name", name),
+  h("h2", {}, "HTML"), html,
+  h("h2", {}, "Text"), text,
+  h("p", {}, h("button", { type: "submit" }, isNew ? "Create template" : "Save template")));
+  setTimeout(refresh, 0);
+  return h("div", {},
+    h("p", {}, h("a", { href: "#/templates" }, "← Templates")),
+    h("h1", {}, isNew ? "New template" : `Template ${id}`),
+    isNew ? null : h("p", { "data-testid": "template-status" }, "Review status: ", templateStatus(current.TemplateStatus),
+      current.ReviewReason ? ` (${current.ReviewReason})` : ""),
+    h("section", { class: "card" }, form),
+    h("section", { class: "card" }, h("h2", {}, "Preview with sample values"), sampleBox,
+      h("div", { class: "preview" }, frame, textPreview)));
+}
+
+// ---------------------------------------------------------------- send a test mail
+
+async function sendPage() {
+  const [senders, templates] = await Promise.all([
+    api("ListEmailAddress", {}), api("ListEmailTemplates", { Limit: 100, Offset: 0 })]);
+  const from = h("select", { name: "from", required: true },
+    (senders.EmailSenders || []).map((s) => h("option", { value: s.EmailAddress }, s.EmailSenderName ? `${s.EmailSenderName} <${s.EmailAddress}>` : s.EmailAddress)));
+  const to = h("input", { name: "to", placeholder: "someone@example.com, other@example.com", required: true });
+  const subject = h("input", { name: "subject", value: "Test from Sesame", required: true });
+  const template = h("select", { name: "template", required: true },
+    (templates.TemplatesMetadata || []).map((t) => h("option", { value: t.TemplateID }, `${t.TemplateID} ${t.TemplateName}`)));
+  const data = h("textarea", { name: "data", spellcheck: "false" });
+  data.style.minHeight = "5rem";
+  // Offers the template's variables, unless the user has typed values already.
+  let offered = "";
+  const fillData = () => guarded(async () => {
+    if (!template.value) return;
+    const t = await api("GetEmailTemplate", { TemplateID: Number(template.value) });
+    const names = variablesOf(b64decode(t.TemplateContent.Html), b64decode(t.TemplateContent.Text));
+    const values = {};
+    for (const n of names) values[n] = "";
+    if (data.value.trim() === "" || data.value === offered) {
+      offered = JSON.stringify(values, null, 2);
+      data.value = offered;
+    }
+  });
+  template.addEventListener("change", fillData);
+  const result = h("div", { "data-testid": "send-result" });
+  const form = h("form", {
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      let parsed = {};
+      try { parsed = data.value.trim() ? JSON.parse(data.value) : {}; }
+      catch (err) { throw new Error("Variables must be JSON: " + err.message); }
+      const r = await api("SendEmail", {
+        FromEmailAddress: from.value,
+        Destination: to.value.split(/[,\s]+/).filter(Boolean),
+        Subject: subject.value,
+        Template: { TemplateID: Number(template.value), TemplateData: JSON.stringify(parsed) },
+      });
+      result.replaceChildren(h("p", { class: "ok" }, "Accepted: ", h("code", { "data-testid": "message-id" }, r.MessageId), " ",
+        h("a", { href: "#/messages/" }, "see its status")));
+      sessionStorage.setItem("sesame.lastMessageId", r.MessageId);
+    }); },
+  },
+  h("div", { class: "row" }, h("label", { class: "grow" }, "From", from), h("label", { class: "grow" }, "To", to)),
+  h("div", { class: "row" }, h("label", { class: "grow" }, "Subject", subject), h("label", { class: "grow" }, "Template", template)),
+  h("label", {}, "Variables (JSON)", data),
+  h("p", {}, h("button", { type: "submit" }, "Send")));
+  setTimeout(fillData, 0);
+  const missing = !(senders.EmailSenders || []).length || !(templates.TemplatesMetadata || []).length;
+  return h("div", {},
+    h("h1", {}, "Send a test mail"),
+    missing ? h("p", { class: "bad" }, "You need a sender and a template first.") : null,
+    h("section", { class: "card" }, form, result));
+}
+
+// ---------------------------------------------------------------- statistics
+
+const SERIES = [
+  ["RequestCount", "Requests", "#5b6b8c"], ["DeliveredCount", "Delivered", "#1f9d55"],
+  ["OpenedCount", "Opened", "#2d5be3"], ["ClickedCount", "Clicked", "#b7791f"], ["BounceCount", "Bounced", "#c62d3a"],
+];
+
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+function chart(days) {
+  const W = 720, H = 280, L = 44, R = 28, T = 12, B = 44;
+  const max = Math.max(1, ...days.flatMap((d) => SERIES.map(([k]) => d[k] || 0)));
+  const step = Math.pow(10, Math.floor(Math.log10(max)));
+  const top = Math.ceil(max / step) * step;
+  const x = (i) => L + (days.length === 1 ? (W - L - R) / 2 : i * (W - L - R) / (days.length - 1));
+  const y = (v) => T + (H - T - B) * (1 - v / top);
+  const grid = [];
+  for (let i = 0; i <= 4; i++) {
+    const v = (top * i) / 4;
+    grid.push(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#e6e9ef" }),
+      svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#6b7488" }, Number.isInteger(v) ? v : v.toFixed(1)));
+  }
+  const labelEvery = Math.max(1, Math.ceil(days.length / 8));
+  const labels = days.map((d, i) => i % labelEvery ? null
+    : svg("text", { x: x(i), y: H - B + 18, "text-anchor": "middle", "font-size": 11, fill: "#6b7488" }, d.SendDate.slice(5)));
+  const lines = SERIES.map(([k, label, color]) => svg("g", { "data-series": k },
+    svg("polyline", { fill: "none", stroke: color, "stroke-width": 2, points: days.map((d, i) => `${x(i)},${y(d[k] || 0)}`).join(" ") }),
+    days.map((d, i) => svg("circle", { cx: x(i), cy: y(d[k] || 0), r: 3, fill: color, "data-date": d.SendDate, "data-value": d[k] || 0 },
+      svg("title", {}, `${label} ${d.SendDate}: ${d[k] || 0}`)))));
+  return svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Sending statistics per day", "data-testid": "stats-chart" },
+    grid, labels, lines);
+}
+
+async function statsPage() {
+  const today = session.Today;
+  const start = h("input", { type: "date", name: "start", value: addDays(today, -6) });
+  const end = h("input", { type: "date", name: "end", value: today });
+  const domain = h("input", { name: "domain", placeholder: "all sender domains" });
+  const rcpt = h("input", { name: "rcpt", placeholder: "all recipient domains" });
+  const out = h("div", {});
+  const load = () => guarded(async () => {
+    const params = { StartDate: start.value, EndDate: end.value };
+    if (domain.value.trim()) params.Domain = domain.value.trim();
+    if (rcpt.value.trim()) params.ReceivingMailboxType = rcpt.value.trim();
+    const r = await api("GetStatisticsReport", params);
+    const days = r.DailyVolumes || [];
+    const o = r.OverallVolume || {};
+    const pct = (a, b) => b ? (100 * a / b).toFixed(1) + " %" : "–";
+    out.replaceChildren(
+      h("div", { class: "legend" }, SERIES.map(([k, label, color]) => h("span", { style: `--c:${color}` }, `${label}: ${o[k] || 0}`))),
+      h("div", { class: "chart" }, chart(days)),
+      h("p", { class: "muted", "data-testid": "rates" },
+        `Delivery rate ${pct(o.DeliveredCount || 0, o.RequestCount || 0)}, open rate ${pct(o.OpenedCount || 0, o.DeliveredCount || 0)}, ` +
+        `click rate ${pct(o.ClickedCount || 0, o.DeliveredCount || 0)}, bounce rate ${pct(o.BounceCount || 0, o.RequestCount || 0)}, unsubscribed ${o.UnsubscribeCount || 0}.`),
+      table(["Date", "Requests", "Accepted", "Delivered", "Opened", "Clicked", "Bounced", "Unsubscribed"],
+        days.map((d) => h("tr", { "data-date": d.SendDate }, h("td", {}, d.SendDate), h("td", {}, d.RequestCount), h("td", {}, d.AcceptedCount),
+          h("td", {}, d.DeliveredCount), h("td", {}, d.OpenedCount), h("td", {}, d.ClickedCount), h("td", {}, d.BounceCount),
+          h("td", {}, d.UnsubscribeCount)))));
+  });
+  const form = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); load(); } },
+    h("label", {}, "From", start), h("label", {}, "To", end),
+    h("label", { class: "grow" }, "Sender domain", domain), h("label", { class: "grow" }, "Recipient domain", rcpt),
+    h("button", { type: "submit" }, "Show"));
+  await load();
+  return h("div", {}, h("h1", {}, "Statistics"), h("section", { class: "card" }, form), h("section", { class: "card" }, out));
+}
+
+// ---------------------------------------------------------------- message search
+
+const DELIVER_STATUS = { 0: "queued", 1: "delivered", 2: "dropped", 3: "bounced", 8: "deferred" };
+
+async function messagesPage() {
+  const date = h("input", { type: "date", name: "date", value: session.Today });
+  const to = h("input", { name: "to", type: "email", placeholder: "recipient" });
+  const mid = h("input", { name: "mid", placeholder: "MessageId", value: sessionStorage.getItem("sesame.lastMessageId") || "" });
+  const out = h("div", {});
+  const LIMIT = 20;
+  let offset = 0;
+  const load = () => guarded(async () => {
+    const params = { RequestDate: date.value, Offset: offset, Limit: LIMIT };
+    if (to.value.trim()) params.ToEmailAddress = to.value.trim();
+    if (mid.value.trim()) params.MessageId = mid.value.trim();
+    const r = await api("GetSendEmailStatus", params);
+    const list = r.EmailStatusList || [];
+    const rows = list.map((m) => h("tr", { "data-recipient": m.ToEmailAddress },
+      h("td", { class: "value" }, m.MessageId), h("td", {}, m.FromEmailAddress), h("td", {}, m.ToEmailAddress),
+      h("td", {}, m.SendStatus), h("td", { class: "deliver-status" }, `${m.DeliverStatus} ${DELIVER_STATUS[m.DeliverStatus] || ""}`),
+      h("td", {}, m.DeliverMessage || ""), h("td", {}, unixText(m.RequestTime)), h("td", {}, unixText(m.DeliverTime)),
+      h("td", {}, [m.UserOpened ? "opened" : "", m.UserClicked ? "clicked" : "", m.UserUnsubscribed ? "unsubscribed" : "",
+        m.UserComplained ? "complained" : ""].filter(Boolean).join(", "))));
+    const prev = h("button", { type: "button", class: "small secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - LIMIT); load(); } }, "Previous");
+    const next = h("button", { type: "button", class: "small secondary", disabled: list.length < LIMIT, onclick: () => { offset += LIMIT; load(); } }, "Next");
+    out.replaceChildren(table(["MessageId", "From", "To", "SendStatus", "DeliverStatus", "Reply", "Requested", "Delivered", "Events"], rows, "No messages match."),
+      h("div", { class: "pager" }, prev, h("span", { class: "muted" }, `rows ${offset + 1}–${offset + list.length}`), next));
+  });
+  const form = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
+    h("label", {}, "Date", date), h("label", { class: "grow" }, "Recipient", to), h("label", { class: "grow" }, "MessageId", mid),
+    h("button", { type: "submit" }, "Search"));
+  await load();
+  return h("div", {}, h("h1", {}, "Messages"), h("section", { class: "card" }, form), h("section", { class: "card" }, out));
+}
+
+// ---------------------------------------------------------------- black list
+
+async function blacklistPage() {
+  const start = h("input", { type: "date", name: "start", value: addDays(session.Today, -29) });
+  const end = h("input", { type: "date", name: "end", value: session.Today });
+  const email = h("input", { name: "email", placeholder: "address" });
+  const out = h("div", {});
+  const LIMIT = 50;
+  let offset = 0;
+  const load = () => guarded(async () => {
+    const params = { StartDate: start.value, EndDate: end.value, Limit: LIMIT, Offset: offset };
+    if (email.value.trim()) params.EmailAddress = email.value.trim();
+    const r = await api("ListBlackEmailAddress", params);
+    const list = r.BlackList || [];
+    const boxes = [];
+    const rows = list.map((b) => {
+      const box = h("input", { type: "checkbox", value: b.EmailAddress, "aria-label": "select " + b.EmailAddress });
+      boxes.push(box);
+      return h("tr", {}, h("td", {}, box), h("td", {}, b.EmailAddress), h("td", {}, b.BounceTime));
+    });
+    const remove = h("button", {
+      type: "button", class: "danger",
+      onclick: () => guarded(async () => {
+        const chosen = boxes.filter((b) => b.checked).map((b) => b.value);
+        if (!chosen.length) { flash("Select addresses to remove first.", "error"); return; }
+        await api("DeleteBlackList", { EmailAddressList: chosen });
+        flash(`Removed ${chosen.length} address(es) from the black list.`);
+        load();
+      }),
+    }, "Remove selected");
+    out.replaceChildren(h("p", { class: "muted" }, `${r.TotalCount || 0} address(es).`),
+      table(["", "Address", "Bounced at"], rows, "The black list is empty for these dates."),
+      list.length ? h("p", {}, remove) : null,
+      h("div", { class: "pager" },
+        h("button", { type: "button", class: "small secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - LIMIT); load(); } }, "Previous"),
+        h("button", { type: "button", class: "small secondary", disabled: offset + list.length >= (r.TotalCount || 0), onclick: () => { offset += LIMIT; load(); } }, "Next")));
+  });
+  const form = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
+    h("label", {}, "From", start), h("label", {}, "To", end), h("label", { class: "grow" }, "Address", email),
+    h("button", { type: "submit" }, "Search"));
+  await load();
+  return h("div", {}, h("h1", {}, "Black list"),
+    h("p", { class: "muted" }, "Addresses that hard-bounced are refused for 14 days; remove one to send to it again."),
+    h("section", { class: "card" }, form), h("section", { class: "card" }, out));
+}
+
+// ---------------------------------------------------------------- accounts (operators)
+
+async function accountsPage() {
+  if (session.Role !== "operator") return h("p", {}, "Only operators see accounts.");
+  const data = await request("GET", "/console/api/accounts");
+  const rows = data.Accounts.map((a) => h("tr", {},
+    h("td", {}, a.AppId), h("td", {}, a.Name),
+    h("td", {}, a.AppId === session.AppId ? h("span", { class: "ok" }, "acting on it") : h("button", {
+      type: "button", class: "small",
+      onclick: () => guarded(async () => {
+        session = await request("POST", "/console/api/account", { AppId: a.AppId });
+        await renderFrame();
+        location.hash = "#/domains";
+      }),
+    }, "Act on this account"))));
+  return h("div", {}, h("h1", {}, "Accounts"), h("section", { class: "card" }, table(["AppId", "Name", ""], rows)));
+}
+
+// ---------------------------------------------------------------- start
+
+(async () => {
+  try {
+    session = await request("GET", "/console/api/session");
+    await startApp();
+  } catch (_) {
+    if (!session) showSignIn();
+  }
+})();

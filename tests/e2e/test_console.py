@@ -1,0 +1,414 @@
+"""The web console (docs/console.md) in a real browser: Debian's Chromium driven by Playwright.
+
+A user made with `sesame user create` signs in at /console/, adds a domain, publishes the records
+the page shows into the test DNS zone, verifies it, creates a sender and a template (with its live
+preview), sends a test mail that reaches the sink, finds it in the message search, sees it on the
+statistics chart and removes a bounced address from the black list. Plus, over plain HTTP: wrong
+passwords refused and throttled, state changes without the CSRF token refused with 403, and a
+member kept to its own account while an operator may pick any.
+
+Screenshots of every page go to the pytest temp dir (printed at the end). The console does not
+depend on the storage backend, so the file runs once, on SQLite: it is skipped when
+SESAME_TEST_DATABASE_URL is set. Without Chromium or Playwright it is skipped, except under CI=true
+where that is a failure.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import SESAME_BIN
+from helpers import call, error_code, publish_one, sink_domain, unique_domain, wait_until
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("SESAME_TEST_DATABASE_URL")),
+                                reason="the console is storage-agnostic: run on SQLite only")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "correct horse battery"
+
+
+def _missing_browser() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (tests/e2e/requirements.txt)"
+    if not os.path.exists(CHROMIUM):
+        return "chromium is not installed (apt-get install chromium)"
+    return None
+
+
+# --------------------------------------------------------------------------- plain HTTP
+
+
+class Http:
+    """A console client without a browser: keeps the session cookie and the CSRF token."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookie: str | None = None
+        self.csrf: str | None = None
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None,
+                csrf: bool = True) -> tuple[int, dict, dict]:
+        h = {"Content-Type": "application/json"} if method == "POST" else {}
+        if self.cookie:
+            h["Cookie"] = self.cookie
+        if csrf and self.csrf and method == "POST":
+            h["X-CSRF-Token"] = self.csrf
+        h.update(headers or {})
+        data = json.dumps(body if body is not None else {}).encode() if method == "POST" else None
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            raw = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, (json.loads(raw) if raw else {})
+        finally:
+            conn.close()
+
+    def sign_in(self, email: str, password: str) -> tuple[int, dict, dict]:
+        status, headers, body = self.request("POST", "/console/api/signin", {"Email": email, "Password": password})
+        if status == 200:
+            self.cookie = headers["set-cookie"].split(";", 1)[0]
+            self.csrf = body["CsrfToken"]
+        return status, headers, body
+
+    def action(self, name: str, params: dict | None = None, **kw) -> tuple[int, dict]:
+        status, _, body = self.request("POST", "/console/api/" + name, params or {}, **kw)
+        return status, body
+
+
+def create_user(server, app_id: int, email: str, operator: bool = False,
+                password: str | None = PASSWORD) -> subprocess.CompletedProcess:
+    args = [str(SESAME_BIN), "user", "create", "--app-id", str(app_id), "--email", email,
+            "--config", str(server.config_path)]
+    if operator:
+        args.append("--operator")
+    if password is not None:
+        args.append("--password-stdin")
+    return subprocess.run(args, input=(password + "\n") if password is not None else "",
+                          capture_output=True, text=True, timeout=60, cwd=server.dir)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def console(make_sending_server):
+    return make_sending_server(name="console")
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    d = tmp_path_factory.mktemp("console-screenshots")
+    yield d
+    print(f"\nconsole screenshots: {d}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _missing_browser()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+# --------------------------------------------------------------------------- the quick start
+
+
+def test_quick_start_in_the_browser(console, browser, sink, dns, shots):
+    acct = console.account("console-quickstart")
+    ses = console.client(acct)
+    r = create_user(console, acct.app_id, "ann@example.com", password=None)
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert made["Email"] == "ann@example.com" and made["Role"] == "member" and made["AppId"] == acct.app_id
+    password = made["Password"]
+    assert len(password) >= 16
+    assert password not in console.log()
+
+    base = f"http://127.0.0.1:{console.api_port}/console/"
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    load_ms: dict[str, float] = {}
+
+    started = time.monotonic()
+    page.goto(base)
+    page.wait_for_selector("form input[name=email]")
+    load_ms["sign-in (first load)"] = (time.monotonic() - started) * 1000
+    page.screenshot(path=shots / "01-sign-in.png")
+    page.fill("input[name=email]", "ann@example.com")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("main [data-page=domains]")
+    assert "ann@example.com (member)" in page.inner_text("[data-testid=who]")
+
+    def visit(route: str, page_id: str, shot: str):
+        t = time.monotonic()
+        page.evaluate("r => { location.hash = r; }", route)
+        page.wait_for_selector(f"main [data-page={page_id}]")
+        load_ms[route] = (time.monotonic() - t) * 1000
+        page.screenshot(path=shots / shot, full_page=True)
+
+    # A domain with a 2048-bit key; its records, published as shown, verify it.
+    domain = unique_domain("console")
+    page.fill("input[name=domain]", domain)
+    page.select_option("select[name=dkim]", "1")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-testid=domain-status]")
+    assert "Not verified" in page.inner_text("[data-testid=domain-status]")
+    rows = page.query_selector_all("tr[data-type]")
+    assert len(rows) == 4, [r.inner_text() for r in rows]
+    for row in rows:
+        publish_one(dns, {"Type": row.get_attribute("data-type"), "SendDomain": row.get_attribute("data-host"),
+                          "ExpectedValue": row.get_attribute("data-value")})
+    page.screenshot(path=shots / "02-domain-records.png", full_page=True)
+    page.click("button:has-text('Verify')")
+    page.wait_for_selector("[data-testid=domain-status] .ok")
+    assert page.inner_text("[data-testid=domain-status]").startswith("Verified")
+    assert [c.inner_text() for c in page.query_selector_all("td.status")] == ["OK"] * 4
+    assert call(ses, "GetEmailIdentity", {"EmailIdentity": domain})["VerifiedForSendingStatus"] is True
+    page.screenshot(path=shots / "03-domain-verified.png", full_page=True)
+    visit("#/domains", "domains", "04-domains.png")
+    assert domain in page.inner_text("main table")
+
+    # A sender with an alias and an SMTP password.
+    visit("#/senders", "senders", "05-senders.png")
+    sender = f"noreply@{domain}"
+    page.fill("input[name=address]", sender)
+    page.fill("input[name=alias]", "Console Test")
+    page.click("form button[type=submit]")
+    row = page.wait_for_selector(f"tr[data-sender='{sender}']")
+    assert "Console Test" in row.inner_text()
+    row.query_selector("input[type=password]").fill("Smtp-pass-1234")
+    row.query_selector("button:has-text('Set password')").click()
+    page.wait_for_selector(f"tr[data-sender='{sender}'] td.smtp:text-is('set')")
+    assert "SMTP password of" in page.inner_text("[data-testid=flash-info]")
+    senders = call(ses, "ListEmailAddress")["EmailSenders"]
+    assert [(s["EmailAddress"], s["EmailSenderName"], s["SmtpPwdType"]) for s in senders] == [(sender, "Console Test", 1)]
+    page.screenshot(path=shots / "06-sender-added.png", full_page=True)
+
+    # A template, previewed with sample values before it is saved.
+    visit("#/templates/new", "templates", "07-template-new.png")
+    page.fill("input[name=name]", "welcome")
+    page.fill("textarea[name=html]", "<h1>Hello {{name}}</h1><p>Your code is <b>{{code}}</b>.</p>")
+    page.fill("textarea[name=text]", "Hello {{name}}, your code is {{code}}.")
+    page.fill("input[data-var=name]", "Ann <3")
+    page.fill("input[data-var=code]", "4242")
+    preview = page.frame_locator("[data-testid=preview-html]")
+    assert preview.locator("h1").inner_text() == "Hello Ann <3"
+    assert page.inner_text("[data-testid=preview-text]") == "Hello Ann <3, your code is 4242."
+    page.screenshot(path=shots / "08-template-preview.png", full_page=True)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-testid=template-status]")
+    assert "approved" in page.inner_text("[data-testid=template-status]")
+    template_id = int(page.evaluate("location.hash").rsplit("/", 1)[1])
+    visit("#/templates", "templates", "09-templates.png")
+    assert "welcome" in page.inner_text("main table")
+
+    # A test mail to one good and one bad address; the good one arrives at the sink.
+    rcpt_domain = sink_domain(dns, "console")
+    good, bad = f"ok-ann@{rcpt_domain}", f"bounce-bob@{rcpt_domain}"
+    visit("#/send", "send", "10-send.png")
+    page.select_option("select[name=template]", str(template_id))
+    page.wait_for_function("document.querySelector('textarea[name=data]').value.includes('code')")
+    page.fill("input[name=to]", f"{good}, {bad}")
+    page.fill("input[name=subject]", "Welcome {{name}}")
+    page.fill("textarea[name=data]", json.dumps({"name": "Ann", "code": "4242"}))
+    page.click("form button[type=submit]")
+    message_id = page.wait_for_selector("[data-testid=message-id]").inner_text()
+    assert message_id.startswith("qcloudses-30-")
+    page.screenshot(path=shots / "11-sent.png", full_page=True)
+    got = sink.wait_message(good)
+    assert got.message["Subject"] == "Welcome Ann"
+    assert "4242" in got.message.get_body(("plain",)).get_content()
+
+    # The message search finds it, delivered to one and bounced by the other.
+    visit("#/messages", "messages", "12-messages.png")
+
+    def statuses():
+        page.click("form button[type=submit]")
+        page.wait_for_timeout(300)
+        cells = {r.get_attribute("data-recipient"): r.query_selector(".deliver-status").inner_text()
+                 for r in page.query_selector_all("tr[data-recipient]")}
+        return cells if cells.get(good, "").startswith("1") and cells.get(bad, "").startswith("3") else None
+
+    wait_until(statuses, 20, 0.2, "the search to show delivered and bounced")
+    page.screenshot(path=shots / "13-messages-found.png", full_page=True)
+
+    # The statistics chart counts today's request, delivery and bounce.
+    today = page.evaluate("() => document.querySelector('input[type=date]').value")
+
+    def counted():
+        visit("#/stats", "stats", "14-statistics.png")
+        points = {c.get_attribute("data-date"): c.get_attribute("data-value")
+                  for c in page.query_selector_all("[data-series=DeliveredCount] circle")}
+        bounced = page.query_selector(f"[data-series=BounceCount] circle[data-date='{today}']")
+        requests = page.query_selector(f"[data-series=RequestCount] circle[data-date='{today}']")
+        return points.get(today) == "1" and bounced.get_attribute("data-value") == "1" \
+            and requests.get_attribute("data-value") == "2"
+
+    wait_until(counted, 15, 0.3, "the chart to show today's counts")
+    assert len(page.query_selector_all("[data-series=RequestCount] circle")) == 7
+
+    # The bounced address is on the black list; the page removes it.
+    visit("#/blacklist", "blacklist", "15-blacklist.png")
+    page.check(f"input[value='{bad}']")
+    page.click("text=Remove selected")
+    page.wait_for_selector("text=The black list is empty")
+    assert call(ses, "ListBlackEmailAddress", {"StartDate": today, "EndDate": today, "Limit": 10,
+                                               "Offset": 0}).get("BlackList") in (None, [])
+    page.screenshot(path=shots / "16-blacklist-empty.png", full_page=True)
+
+    # Legible on a phone: nothing wider than the screen but the tables' own scroll boxes.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                storage_state=context.storage_state())
+    small = phone.new_page()
+    for route, page_id in [("#/domains", "domains"), ("#/stats", "stats"), ("#/templates/" + str(template_id), "templates")]:
+        small.goto(base + route)
+        small.wait_for_selector(f"main [data-page={page_id}]")
+        assert small.evaluate("document.documentElement.scrollWidth") <= 390, route
+        small.screenshot(path=shots / f"phone-{page_id}.png", full_page=True)
+    phone.close()
+
+    # Signing out ends the session on the server too.
+    page.click("text=Sign out")
+    page.wait_for_selector("form input[name=email]")
+    assert not errors, errors
+    context.close()
+
+    print("\nconsole page loads (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in load_ms.items()))
+    slow = {k: v for k, v in load_ms.items() if v > 2000}
+    assert not slow, f"pages slower than 2 s: {slow}"
+
+
+# --------------------------------------------------------------------------- sign-in and sessions
+
+
+def test_wrong_password_refused_then_throttled(sesame_factory, browser):
+    server = sesame_factory(name="throttle")
+    acct = server.account("throttle")
+    assert create_user(server, acct.app_id, "bob@example.com").returncode == 0
+    assert create_user(server, acct.app_id, "carol@example.com").returncode == 0
+
+    page = browser.new_page()
+    page.goto(f"http://127.0.0.1:{server.api_port}/console/")
+    page.fill("input[name=email]", "bob@example.com")
+    page.fill("input[name=password]", "wrong password")
+    page.click("button[type=submit]")
+    assert page.wait_for_selector("[data-testid=signin-error]:has-text('wrong e-mail or password')")
+    page.close()
+
+    client = Http(server.api_port)
+    for _ in range(4):
+        assert client.sign_in("bob@example.com", "still wrong")[0] == 401
+    status, _, body = client.sign_in("bob@example.com", PASSWORD)
+    assert status == 429 and body["Error"]["Code"] == "RequestLimitExceeded", body
+    # Another user from the same address is not blocked yet ...
+    status, headers, body = Http(server.api_port).sign_in("carol@example.com", PASSWORD)
+    assert status == 200, body
+    cookie = headers["set-cookie"]
+    for attr in ("HttpOnly", "SameSite=Strict", "Path=/console"):
+        assert attr in cookie, cookie
+    assert "Secure" not in cookie  # the test server's public_url is http
+    # ... until the address has failed 20 times, whatever the e-mails.
+    for i in range(15):
+        assert Http(server.api_port).sign_in(f"nobody{i}@example.com", "guess")[0] == 401
+    assert Http(server.api_port).sign_in("carol@example.com", PASSWORD)[0] == 429
+    assert "still wrong" not in server.log() and PASSWORD not in server.log()
+
+
+def test_user_create_refusals(console):
+    acct = console.account("console-cli")
+    assert create_user(console, acct.app_id, "dave@example.com").returncode == 0
+    again = create_user(console, acct.app_id, "DAVE@example.com")
+    assert again.returncode != 0 and "exists" in again.stderr
+    nobody = create_user(console, 999_999_999, "erin@example.com")
+    assert nobody.returncode != 0 and "no account" in nobody.stderr
+    short = create_user(console, acct.app_id, "erin@example.com", password="short")
+    assert short.returncode != 0 and "at least" in short.stderr
+    assert create_user(console, acct.app_id, "not-an-email").returncode != 0
+
+
+def test_state_changes_need_the_csrf_token(console):
+    acct = console.account("console-csrf")
+    assert create_user(console, acct.app_id, "frank@example.com").returncode == 0
+    client = Http(console.api_port)
+    assert client.action("ListEmailIdentities")[0] == 401, "no session, no data"
+    assert client.sign_in("frank@example.com", PASSWORD)[0] == 200
+
+    domain = unique_domain("csrf")
+    status, body = client.action("CreateEmailIdentity", {"EmailIdentity": domain}, csrf=False)
+    assert status == 403 and body["Error"]["Code"] == "AuthFailure.CsrfTokenMismatch", body
+    status, _ = client.action("CreateEmailIdentity", {"EmailIdentity": domain}, headers={"X-CSRF-Token": "forged"})
+    assert status == 403
+    status, _, _ = client.request("POST", "/console/api/CreateEmailIdentity", {"EmailIdentity": domain},
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415, "a cross-site form post is refused"
+    assert client.request("POST", "/console/api/signout", csrf=False)[0] == 403
+    status, body = client.action("ListEmailIdentities")
+    assert status == 200 and body["Response"]["EmailIdentities"] == [], "nothing was created"
+
+    # With the token it works, and errors are the API's own.
+    status, body = client.action("CreateEmailIdentity", {"EmailIdentity": domain})
+    assert status == 200 and len(body["Response"]["Attributes"]) == 4, body
+    status, body = client.action("CreateEmailIdentity", {"EmailIdentity": "not a domain"})
+    assert body["Response"]["Error"]["Code"] == error_code(console.client(acct), "CreateEmailIdentity",
+                                                           {"EmailIdentity": "not a domain"})
+    status, body = client.action("NoSuchAction")
+    assert body["Response"]["Error"]["Code"] == "InvalidAction"
+
+    # Signing out ends the session server-side: the old cookie is worthless.
+    assert client.request("POST", "/console/api/signout")[0] == 200
+    assert client.action("ListEmailIdentities")[0] == 401
+
+
+def test_member_cannot_reach_another_account(console):
+    mine, other = console.account("console-mine"), console.account("console-other")
+    theirs = unique_domain("theirs")
+    call(console.client(other), "CreateEmailIdentity", {"EmailIdentity": theirs})
+    assert create_user(console, mine.app_id, "gina@example.com").returncode == 0
+    member = Http(console.api_port)
+    assert member.sign_in("gina@example.com", PASSWORD)[0] == 200
+
+    status, body = member.action("ListEmailIdentities")
+    assert body["Response"]["EmailIdentities"] == []
+    status, body = member.action("GetEmailIdentity", {"EmailIdentity": theirs})
+    missing = error_code(console.client(mine), "GetEmailIdentity", {"EmailIdentity": unique_domain("none")})
+    assert body["Response"]["Error"]["Code"] == missing, "another account's domain looks missing"
+    member.action("DeleteEmailIdentity", {"EmailIdentity": theirs})
+    assert call(console.client(other), "GetEmailIdentity", {"EmailIdentity": theirs})["IdentityType"] == "DOMAIN"
+    assert member.request("POST", "/console/api/account", {"AppId": other.app_id})[0] == 403
+    assert member.request("GET", "/console/api/accounts")[0] == 403
+    assert member.request("GET", "/console/api/session")[2]["AppId"] == mine.app_id
+
+    # An operator sees every account and acts on the one it picks.
+    assert create_user(console, mine.app_id, "ops@example.com", operator=True).returncode == 0
+    op = Http(console.api_port)
+    assert op.sign_in("ops@example.com", PASSWORD)[0] == 200
+    ids = [a["AppId"] for a in op.request("GET", "/console/api/accounts")[2]["Accounts"]]
+    assert mine.app_id in ids and other.app_id in ids
+    assert op.request("POST", "/console/api/account", {"AppId": 999_999_999})[0] == 404
+    assert op.request("POST", "/console/api/account", {"AppId": other.app_id}, csrf=False)[0] == 403
+    status, _, body = op.request("POST", "/console/api/account", {"AppId": other.app_id})
+    assert status == 200 and body["AppId"] == other.app_id
+    names = [d["IdentityName"] for d in op.action("ListEmailIdentities")[1]["Response"]["EmailIdentities"]]
+    assert names == [theirs]
