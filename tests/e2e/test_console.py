@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import SESAME_BIN
-from helpers import call, error_code, publish_one, sink_domain, unique_domain, wait_until
+from helpers import call, call_json, error_code, publish_one, ready_sender, sink_domain, unique_domain, wait_until
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("SESAME_TEST_DATABASE_URL")),
                                 reason="the console is storage-agnostic: run on SQLite only")
@@ -298,6 +298,84 @@ def test_quick_start_in_the_browser(console, browser, sink, dns, shots):
     print("\nconsole page loads (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in load_ms.items()))
     slow = {k: v for k, v in load_ms.items() if v > 2000}
     assert not slow, f"pages slower than 2 s: {slow}"
+
+
+def sign_in_page(browser, server, email: str, password: str = PASSWORD):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"http://127.0.0.1:{server.api_port}/console/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("main [data-page=domains]")
+    return page, errors
+
+
+def test_lists_tasks_callbacks_and_custom_black_list(console, browser, sink, dns, shots):
+    acct = console.account("console-bulk")
+    ses = console.client(acct)
+    sender, template_id = ready_sender(console, ses, local="news")
+    assert create_user(console, acct.app_id, "hal@example.com").returncode == 0
+    page, errors = sign_in_page(browser, console, "hal@example.com")
+
+    def visit(route: str, page_id: str, shot: str):
+        page.evaluate("r => { location.hash = r; }", route)
+        page.wait_for_selector(f"main [data-page={page_id}]")
+        page.screenshot(path=shots / shot, full_page=True)
+
+    # A recipient list from a CSV with per-recipient variables (quoted commas too) and a bad row.
+    visit("#/lists", "lists", "20-lists.png")
+    page.fill("input[name=name]", "newsletter")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("input[type=file]")
+    rcpt = sink_domain(dns, "bulk")
+    csv_text = f'email,name,code\nok-a@{rcpt},Ann,1\n"ok-b@{rcpt}","Bob, Jr.",2\nnot-an-address,Eve,3\n'
+    page.set_input_files("input[type=file]", files=[{"name": "list.csv", "mimeType": "text/csv",
+                                                     "buffer": csv_text.encode()}])
+    page.click("button:has-text('Upload')")
+    page.wait_for_selector("[data-testid=upload-report]:has-text('Uploaded 3 rows')")
+    assert "2 valid, 1 invalid" in page.inner_text("[data-testid=upload-report]")
+    page.wait_for_selector("[data-testid=list-counts]:has-text('3 rows: 2 valid, 1 invalid')")
+    assert "Bob, Jr." in page.inner_text(f"tr[data-email='ok-b@{rcpt}']")
+    page.screenshot(path=shots / "21-list-uploaded.png", full_page=True)
+
+    # A batch task over it, sent now; the page follows its progress until it is finished.
+    visit("#/tasks", "tasks", "22-tasks.png")
+    page.select_option("select[name=from]", sender)
+    page.select_option("select[name=template]", str(template_id))
+    page.fill("input[name=subject]", "News for {{name}}")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("tr[data-task] td.task-status:text-is('finished')", timeout=20000)
+    row = page.query_selector("tr[data-task]")
+    assert row.query_selector("td.sent").inner_text() == "2", row.inner_text()
+    page.screenshot(path=shots / "23-task-finished.png", full_page=True)
+    bob = sink.wait_message(f"ok-b@{rcpt}")
+    assert bob.message["Subject"] == "News for Bob, Jr."
+    sink.wait_message(f"ok-a@{rcpt}")
+
+    # An account-level callback address; its signing secret is shown once.
+    visit("#/callbacks", "callbacks", "24-callbacks.png")
+    page.fill("input[name=url]", "http://127.0.0.1:9/sesame-events")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-testid=signing-secret] code")
+    assert page.query_selector("tr[data-callback='(account)']") is not None
+    listed = call_json(ses, "ListCallbackAddresses", {})["CallbackAddresses"]
+    assert listed == [{"EmailAddress": "", "CallbackUrl": "http://127.0.0.1:9/sesame-events"}]
+    page.screenshot(path=shots / "25-callback-saved.png", full_page=True)
+
+    # The custom black list: add, see, remove.
+    visit("#/custom-blacklist", "custom-blacklist", "26-custom-blacklist.png")
+    page.fill("textarea[name=emails]", "blocked@example.com\nother@example.com")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("tr[data-email='blocked@example.com']")
+    page.check("input[value='blocked@example.com']")
+    page.click("text=Remove selected")
+    page.wait_for_selector("tr[data-email='blocked@example.com']", state="detached")
+    assert [r["Email"] for r in call(ses, "ListCustomBlacklist", {"Offset": 0, "Limit": 10})["Data"]] == ["other@example.com"]
+    page.screenshot(path=shots / "27-custom-blacklist.png", full_page=True)
+    assert not errors, errors
+    page.close()
 
 
 # --------------------------------------------------------------------------- sign-in and sessions

@@ -132,6 +132,7 @@ async function guarded(fn) {
 // ---------------------------------------------------------------- sign-in and frame
 
 function showSignIn(message) {
+  if (pageTimer) { clearInterval(pageTimer); pageTimer = null; }
   $("#top").hidden = true;
   const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
@@ -159,8 +160,9 @@ function showSignIn(message) {
 }
 
 const PAGES = [
-  ["domains", "Domains"], ["senders", "Senders"], ["templates", "Templates"],
-  ["send", "Send test"], ["stats", "Statistics"], ["messages", "Messages"], ["blacklist", "Black list"],
+  ["domains", "Domains"], ["senders", "Senders"], ["templates", "Templates"], ["callbacks", "Callbacks"],
+  ["send", "Send test"], ["lists", "Recipient lists"], ["tasks", "Batch tasks"],
+  ["stats", "Statistics"], ["messages", "Messages"], ["blacklist", "Black list"], ["custom-blacklist", "Custom black list"],
 ];
 
 async function renderFrame() {
@@ -205,9 +207,13 @@ async function startApp() {
 
 // Shows the page the hash names. A navigation (hashchange) clears old messages; a refresh
 // after an action keeps the message that action left.
+// A page's periodic refresh (batch task progress); stopped whenever another page shows.
+let pageTimer = null;
+
 async function route(event) {
   if (!session) return;
   if (event) clearFlash();
+  if (pageTimer) { clearInterval(pageTimer); pageTimer = null; }
   const parts = (location.hash.replace(/^#\/?/, "") || "domains").split("/").map(decodeURIComponent);
   const page = parts[0];
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
@@ -217,7 +223,9 @@ async function route(event) {
     senders: sendersPage,
     templates: parts[1] ? () => templatePage(parts[1]) : templatesPage,
     send: sendPage, stats: statsPage, messages: messagesPage, blacklist: blacklistPage,
-    accounts: accountsPage,
+    accounts: accountsPage, callbacks: callbacksPage, tasks: tasksPage,
+    lists: parts[1] ? () => listPage(Number(parts[1])) : listsPage,
+    "custom-blacklist": customBlacklistPage,
   }[page];
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   if (!view) { main.replaceChildren(h("p", {}, "No such page.")); return; }
@@ -681,6 +689,320 @@ async function accountsPage() {
       }),
     }, "Act on this account"))));
   return h("div", {}, h("h1", {}, "Accounts"), h("section", { class: "card" }, table(["AppId", "Name", ""], rows)));
+}
+
+// ---------------------------------------------------------------- callback addresses
+
+// A signing secret just answered, shown once by the page that re-renders after the change.
+let newSecret = null;
+
+async function callbacksPage() {
+  const [r, senders] = await Promise.all([api("ListCallbackAddresses", {}), api("ListEmailAddress", {})]);
+  const secretBox = h("div", { "data-testid": "signing-secret" });
+  const showSecret = (secret) => {
+    if (!secret) return;
+    secretBox.replaceChildren(h("p", {}, "Signing secret (shown once; keep it to verify callbacks): ",
+      h("code", {}, secret), " ", copyButton(secret)));
+  };
+  const url = h("input", { name: "url", type: "url", placeholder: "https://hooks.example.com/ses", required: true });
+  const sender = h("select", { name: "sender" }, h("option", { value: "" }, "the whole account"),
+    (senders.EmailSenders || []).map((x) => h("option", { value: x.EmailAddress }, x.EmailAddress)));
+  const form = h("form", {
+    class: "row",
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const params = { CallbackUrl: url.value.trim() };
+      if (sender.value) params.EmailAddress = sender.value;
+      const x = await api("CreateCallbackAddress", params);
+      flash("Callback address saved.");
+      newSecret = x.SigningSecret || null;
+      route();
+    }); },
+  }, h("label", { class: "grow" }, "Callback URL", url), h("label", {}, "For", sender), h("button", { type: "submit" }, "Save"));
+  const rows = (r.CallbackAddresses || []).map((c) => h("tr", { "data-callback": c.EmailAddress || "(account)" },
+    h("td", {}, c.EmailAddress || h("span", { class: "muted" }, "whole account")), h("td", { class: "value" }, c.CallbackUrl),
+    h("td", {}, h("button", {
+      type: "button", class: "small danger",
+      onclick: () => guarded(async () => {
+        const params = c.EmailAddress ? { EmailAddress: c.EmailAddress } : {};
+        await api("DeleteCallbackAddress", params);
+        flash("Callback address deleted.");
+        route();
+      }),
+    }, "Delete"))));
+  const rotate = h("button", {
+    type: "button", class: "secondary",
+    onclick: () => guarded(async () => {
+      if (!confirm("Make a new signing secret? Receivers checking the old one will refuse callbacks.")) return;
+      showSecret((await api("RotateCallbackSecret", {})).SigningSecret);
+    }),
+  }, "Rotate signing secret");
+  if (newSecret) { showSecret(newSecret); newSecret = null; }
+  return h("div", {},
+    h("h1", {}, "Callback addresses"),
+    h("p", { class: "muted" }, "Events (delivered, bounce, open, click, unsubscribe…) are POSTed as JSON to the sender's callback, else the account's, signed with the account's secret."),
+    h("section", { class: "card" }, form, secretBox),
+    h("section", { class: "card" }, table(["Sender", "URL", ""], rows, "No callback addresses yet."), h("p", {}, rotate)));
+}
+
+// ---------------------------------------------------------------- recipient lists
+
+const RECEIVER_STATUS = { 1: "awaiting upload", 2: "uploading", 3: "complete" };
+
+async function listsPage() {
+  const r = await api("ListReceivers", { Offset: 0, Limit: 100 });
+  const name = h("input", { name: "name", required: true, placeholder: "newsletter" });
+  const desc = h("input", { name: "desc", placeholder: "optional" });
+  const form = h("form", {
+    class: "row",
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const params = { ReceiversName: name.value.trim() };
+      if (desc.value.trim()) params.Desc = desc.value.trim();
+      const x = await api("CreateReceiver", params);
+      flash(`Created list ${x.ReceiverId}: upload its recipients.`);
+      location.hash = "#/lists/" + x.ReceiverId;
+    }); },
+  }, h("label", { class: "grow" }, "Name", name), h("label", { class: "grow" }, "Description", desc), h("button", { type: "submit" }, "Create list"));
+  const rows = (r.Data || []).map((l) => h("tr", { "data-list": l.ReceiversName },
+    h("td", {}, l.ReceiverId), h("td", {}, h("a", { href: "#/lists/" + l.ReceiverId }, l.ReceiversName)), h("td", {}, l.Desc || ""),
+    h("td", {}, RECEIVER_STATUS[l.ReceiversStatus] || l.ReceiversStatus), h("td", { class: "count" }, l.Count),
+    h("td", { class: "invalid" }, l.InvalidCount), h("td", {}, l.CreateTime)));
+  return h("div", {}, h("h1", {}, "Recipient lists"),
+    h("section", { class: "card" }, h("h2", {}, "New list"), form),
+    h("section", { class: "card" }, table(["ID", "Name", "Description", "Status", "Rows", "Invalid", "Created"], rows, "No lists yet.")));
+}
+
+// RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF rows. Returns rows of strings.
+function parseCsv(text) {
+  const rows = [];
+  let row = [], field = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === ",") { row.push(field); field = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field); field = "";
+      if (row.length > 1 || row[0] !== "") rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  row.push(field);
+  if (row.length > 1 || row[0] !== "") rows.push(row);
+  return rows;
+}
+
+const UPLOAD_CHUNK = 5000;
+
+async function listPage(id) {
+  const all = await api("ListReceivers", { Offset: 0, Limit: 100 });
+  const list = (all.Data || []).find((l) => l.ReceiverId === id);
+  if (!list) throw new ApiError("OperationDenied.ReceiverNotExist", `no recipient list ${id}`);
+  const file = h("input", { type: "file", name: "csv", accept: ".csv,text/csv,text/plain" });
+  const progress = h("progress", { max: 1, value: 0, hidden: true });
+  const report = h("div", { "data-testid": "upload-report" });
+  const details = h("div", {});
+  const upload = h("button", {
+    type: "button",
+    onclick: () => guarded(async () => {
+      if (!file.files.length) { flash("Choose a CSV file first.", "error"); return; }
+      const rows = parseCsv(await file.files[0].text());
+      if (!rows.length) throw new Error("The file is empty.");
+      const header = rows[0].map((x) => x.trim());
+      const emailCol = header.findIndex((x) => x.toLowerCase() === "email");
+      if (emailCol < 0) throw new Error('The first row must name the columns, one of them "email".');
+      const vars = header.map((x, i) => [x, i]).filter(([x, i]) => i !== emailCol && x !== "");
+      const body = rows.slice(1);
+      const sums = { TotalCount: 0, ValidCount: 0, InvalidCount: 0, RepeatCount: 0, EmptyEmailCount: 0, TooLongCount: 0 };
+      progress.hidden = false; progress.max = body.length; progress.value = 0;
+      upload.disabled = true;
+      try {
+        for (let at = 0; at < body.length; at += UPLOAD_CHUNK) {
+          const part = body.slice(at, at + UPLOAD_CHUNK);
+          let x;
+          if (vars.length) {
+            x = await api("CreateReceiverDetailWithData", {
+              ReceiverId: id,
+              Datas: part.map((cells) => ({
+                Email: (cells[emailCol] || "").trim(),
+                TemplateData: JSON.stringify(Object.fromEntries(vars.map(([name, i]) => [name, cells[i] || ""]))),
+              })),
+            });
+          } else {
+            x = await api("CreateReceiverDetail", { ReceiverId: id, Emails: part.map((cells) => (cells[emailCol] || "").trim()) });
+          }
+          // Malformed addresses are stored as invalid rows: the rest of the call's count.
+          x.InvalidCount = x.TotalCount - x.ValidCount - (x.RepeatCount || 0) - (x.EmptyEmailCount || 0) - (x.TooLongCount || 0);
+          for (const k of Object.keys(sums)) sums[k] += x[k] || 0;
+          progress.value = Math.min(body.length, at + part.length);
+          report.textContent = `Uploaded ${progress.value} of ${body.length} rows…`;
+        }
+      } finally { upload.disabled = false; }
+      report.textContent = `Uploaded ${sums.TotalCount} rows: ${sums.ValidCount} valid, ${sums.InvalidCount} invalid, ` +
+        `${sums.RepeatCount} repeated, ${sums.EmptyEmailCount} empty, ${sums.TooLongCount} too long.`;
+      loadDetails();
+    }),
+  }, "Upload");
+  const status = h("select", { name: "status" }, h("option", { value: "" }, "all rows"), h("option", { value: "1" }, "valid"), h("option", { value: "2" }, "invalid"));
+  const LIMIT = 50;
+  let offset = 0;
+  const loadDetails = () => guarded(async () => {
+    const params = { ReceiverId: id, Offset: offset, Limit: LIMIT };
+    if (status.value) params.Status = Number(status.value);
+    const x = await api("ListReceiverDetails", params);
+    const rows = (x.Data || []).map((d) => h("tr", { "data-email": d.Email },
+      h("td", {}, d.Email), h("td", {}, d.Status === 2 ? h("span", { class: "bad" }, "invalid") : "valid"),
+      h("td", {}, d.Reason || ""), h("td", { class: "value" }, d.TemplateData || ""), h("td", {}, d.CreateTime)));
+    details.replaceChildren(
+      h("p", { class: "muted", "data-testid": "list-counts" }, `${x.TotalCount} rows: ${x.ValidCount} valid, ${x.InvalidCount} invalid.`),
+      table(["Email", "Status", "Reason", "Variables", "Added"], rows, "No rows."),
+      h("div", { class: "pager" },
+        h("button", { type: "button", class: "small secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - LIMIT); loadDetails(); } }, "Previous"),
+        h("button", { type: "button", class: "small secondary", disabled: offset + LIMIT >= (status.value === "2" ? x.InvalidCount : status.value === "1" ? x.ValidCount : x.TotalCount), onclick: () => { offset += LIMIT; loadDetails(); } }, "Next")));
+  });
+  status.addEventListener("change", () => { offset = 0; loadDetails(); });
+  const remove = h("button", {
+    type: "button", class: "danger",
+    onclick: () => guarded(async () => {
+      if (!confirm(`Delete the list ${list.ReceiversName} and its rows?`)) return;
+      await api("DeleteReceiver", { ReceiverId: id });
+      flash(`Deleted ${list.ReceiversName}.`);
+      location.hash = "#/lists";
+    }),
+  }, "Delete list");
+  await loadDetails();
+  return h("div", {},
+    h("p", {}, h("a", { href: "#/lists" }, "← Recipient lists")),
+    h("h1", {}, list.ReceiversName),
+    h("section", { class: "card" }, h("h2", {}, "Upload recipients (CSV)"),
+      h("p", { class: "muted" }, 'The first row names the columns: "email" and one column per template variable, e.g. email,name,code.'),
+      h("div", { class: "row" }, file, upload, progress), report),
+    h("section", { class: "card" }, h("div", { class: "row" }, h("label", {}, "Show", status)), details),
+    h("p", {}, remove));
+}
+
+// ---------------------------------------------------------------- batch tasks
+
+const TASK_STATUS = { 1: "waiting", 5: "sending", 6: "paused (quota)", 7: "error", 10: "finished" };
+const TASK_TYPE = { 1: "now", 2: "timed", 3: "cyclic" };
+
+function apiDateTime(local) {
+  // <input type=datetime-local> gives YYYY-MM-DDTHH:MM; the API wants YYYY-MM-DD HH:MM:SS.
+  return local ? local.replace("T", " ") + (local.length === 16 ? ":00" : "") : "";
+}
+
+async function tasksPage() {
+  const [senders, lists, templates] = await Promise.all([
+    api("ListEmailAddress", {}), api("ListReceivers", { Offset: 0, Limit: 100 }), api("ListEmailTemplates", { Limit: 100, Offset: 0 })]);
+  const from = h("select", { name: "from" }, (senders.EmailSenders || []).map((x) => h("option", { value: x.EmailAddress }, x.EmailAddress)));
+  const list = h("select", { name: "list" }, (lists.Data || []).map((l) => h("option", { value: l.ReceiverId }, `${l.ReceiversName} (${l.Count})`)));
+  const template = h("select", { name: "template" }, (templates.TemplatesMetadata || []).map((t) => h("option", { value: t.TemplateID }, `${t.TemplateID} ${t.TemplateName}`)));
+  const subject = h("input", { name: "subject", required: true, placeholder: "Hello {{name}}" });
+  const data = h("input", { name: "data", placeholder: '{"code": "default"} (values for every recipient)' });
+  const type = h("select", { name: "type" }, Object.entries(TASK_TYPE).map(([v, l]) => h("option", { value: v }, l)));
+  const begin = h("input", { type: "datetime-local", name: "begin" });
+  const interval = h("input", { type: "number", name: "interval", min: 1, value: 24 });
+  const once = h("input", { type: "checkbox", name: "once" });
+  const form = h("form", {
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const params = {
+        FromEmailAddress: from.value, ReceiverId: Number(list.value), Subject: subject.value,
+        TaskType: Number(type.value), Template: { TemplateID: Number(template.value), TemplateData: data.value.trim() || "{}" },
+      };
+      if (type.value === "2") params.TimedParam = { BeginTime: apiDateTime(begin.value) };
+      if (type.value === "3") {
+        params.CycleParam = { BeginTime: apiDateTime(begin.value), IntervalTime: Number(interval.value) };
+        if (once.checked) params.CycleParam.TermCycle = 1;
+      }
+      const x = await api("BatchSendEmail", params);
+      flash(`Created task ${x.TaskId}.`);
+      loadTasks();
+    }); },
+  },
+  h("div", { class: "row" }, h("label", { class: "grow" }, "From", from), h("label", { class: "grow" }, "Recipient list", list), h("label", { class: "grow" }, "Template", template)),
+  h("div", { class: "row" }, h("label", { class: "grow" }, "Subject", subject), h("label", { class: "grow" }, "Variables for all (JSON)", data)),
+  h("div", { class: "row" }, h("label", {}, "When", type), h("label", {}, "Begin (timed, cyclic)", begin),
+    h("label", {}, "Every (hours, cyclic)", interval), h("label", {}, h("span", {}, once, " run the cycle once"))),
+  h("p", {}, h("button", { type: "submit" }, "Create task")));
+  const out = h("div", {});
+  const loadTasks = async () => {
+    const r = await api("ListSendTasks", { Offset: 0, Limit: 50 });
+    const tasks = r.Data || [];
+    out.replaceChildren(table(["ID", "From", "List", "Subject", "Type", "Status", "Requested", "Sent", "Waiting", "Error", "Updated"],
+      tasks.map((t) => h("tr", { "data-task": t.TaskId },
+        h("td", {}, t.TaskId), h("td", {}, t.FromEmailAddress), h("td", {}, t.ReceiversName), h("td", {}, t.Subject),
+        h("td", {}, TASK_TYPE[t.TaskType] || t.TaskType), h("td", { class: "task-status" }, TASK_STATUS[t.TaskStatus] || t.TaskStatus),
+        h("td", { class: "requested" }, t.RequestCount), h("td", { class: "sent" }, t.SendCount), h("td", {}, t.CacheCount),
+        h("td", {}, t.ErrMsg || ""), h("td", {}, t.UpdateTime))), "No batch tasks yet."));
+    return tasks;
+  };
+  await loadTasks();
+  // Live progress: refresh while the page shows.
+  pageTimer = setInterval(() => { loadTasks().catch(() => {}); }, 2000);
+  return h("div", {}, h("h1", {}, "Batch tasks"),
+    h("section", { class: "card" }, h("h2", {}, "New task"), form),
+    h("section", { class: "card" }, h("h2", {}, "Tasks"), out));
+}
+
+// ---------------------------------------------------------------- custom black list
+
+async function customBlacklistPage() {
+  const emails = h("textarea", { name: "emails", placeholder: "one address per line" });
+  emails.style.minHeight = "4rem";
+  const expire = h("input", { type: "date", name: "expire" });
+  const search = h("input", { name: "search", placeholder: "address contains" });
+  const out = h("div", {});
+  const LIMIT = 50;
+  let offset = 0;
+  const load = () => guarded(async () => {
+    const params = { Offset: offset, Limit: LIMIT };
+    if (search.value.trim()) params.Email = search.value.trim();
+    const r = await api("ListCustomBlacklist", params);
+    const boxes = [];
+    const rows = (r.Data || []).map((b) => {
+      const box = h("input", { type: "checkbox", value: b.Email, "aria-label": "select " + b.Email });
+      boxes.push(box);
+      return h("tr", { "data-email": b.Email }, h("td", {}, box), h("td", {}, b.Email), h("td", {}, b.ExpireDate || "never"),
+        h("td", {}, b.Status ? "active" : h("span", { class: "muted" }, "expired")), h("td", {}, b.CreateTime));
+    });
+    const remove = h("button", {
+      type: "button", class: "danger",
+      onclick: () => guarded(async () => {
+        const chosen = boxes.filter((b) => b.checked).map((b) => b.value);
+        if (!chosen.length) { flash("Select addresses to remove first.", "error"); return; }
+        await api("DeleteCustomBlackList", { Emails: chosen });
+        flash(`Removed ${chosen.length} address(es).`);
+        load();
+      }),
+    }, "Remove selected");
+    out.replaceChildren(h("p", { class: "muted" }, `${r.TotalCount || 0} address(es).`),
+      table(["", "Address", "Expires", "Status", "Added"], rows, "The custom black list is empty."),
+      rows.length ? h("p", {}, remove) : null,
+      h("div", { class: "pager" },
+        h("button", { type: "button", class: "small secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - LIMIT); load(); } }, "Previous"),
+        h("button", { type: "button", class: "small secondary", disabled: offset + rows.length >= (r.TotalCount || 0), onclick: () => { offset += LIMIT; load(); } }, "Next")));
+  });
+  const add = h("form", {
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      const list = emails.value.split(/[\s,;]+/).filter(Boolean);
+      const params = { Emails: list };
+      if (expire.value) params.ExpireDate = expire.value;
+      await api("CreateCustomBlacklist", params);
+      emails.value = "";
+      flash(`Added ${list.length} address(es).`);
+      offset = 0;
+      load();
+    }); },
+  }, h("label", {}, "Addresses", emails), h("div", { class: "row" }, h("label", {}, "Expires after (empty: never)", expire), h("button", { type: "submit" }, "Add")));
+  const find = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
+    h("label", { class: "grow" }, "Search", search), h("button", { type: "submit" }, "Search"));
+  await load();
+  return h("div", {}, h("h1", {}, "Custom black list"),
+    h("p", { class: "muted" }, "Addresses you never want to mail: SendEmail and batch tasks skip them."),
+    h("section", { class: "card" }, add), h("section", { class: "card" }, find, out));
 }
 
 // ---------------------------------------------------------------- start
