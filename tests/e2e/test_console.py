@@ -25,7 +25,7 @@ import time
 import pytest
 
 from conftest import SESAME_BIN
-from helpers import call, call_json, error_code, publish_one, ready_sender, sink_domain, unique_domain, wait_until
+from helpers import b64, call, call_json, error_code, publish_one, ready_sender, sink_domain, unique_domain, wait_until
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("SESAME_TEST_DATABASE_URL")),
                                 reason="the console is storage-agnostic: run on SQLite only")
@@ -376,6 +376,49 @@ def test_lists_tasks_callbacks_and_custom_black_list(console, browser, sink, dns
     page.screenshot(path=shots / "27-custom-blacklist.png", full_page=True)
     assert not errors, errors
     page.close()
+
+
+def test_operator_reviews_templates_of_the_account_it_picks(console, browser, shots):
+    home, reviewed = console.account("console-ops-home"), console.account("console-reviewed")
+    console.cli("account", "update", "--app-id", str(reviewed.app_id), "--template-review", "true")
+    ses = console.client(reviewed)
+    tid = call(ses, "CreateEmailTemplate", {"TemplateName": "promo", "TemplateContent": {"Text": b64("Hi {{name}}")}})["TemplateID"]
+    assert call(ses, "GetEmailTemplate", {"TemplateID": tid})["TemplateStatus"] == 1
+    assert create_user(console, home.app_id, "olga@example.com", operator=True).returncode == 0
+    page, errors = sign_in_page(browser, console, "olga@example.com")
+
+    page.evaluate("location.hash = '#/accounts'")
+    row = page.wait_for_selector(f"tr[data-account='{reviewed.app_id}']")
+    assert row.query_selector("td.pending").inner_text() == "1"
+    page.screenshot(path=shots / "30-accounts.png", full_page=True)
+    row.query_selector("button:has-text('Act on this account')").click()
+    page.wait_for_selector("main [data-page=domains]")
+    assert page.eval_on_selector("[data-testid=account-picker]", "e => e.value") == str(reviewed.app_id)
+
+    page.evaluate(f"location.hash = '#/templates/{tid}'")
+    page.wait_for_selector("[data-testid=template-status]:has-text('pending review')")
+    page.click("button:has-text('Reject')")
+    assert "needs a reason" in page.wait_for_selector("[data-testid=flash-error]").inner_text()
+    page.fill("input[name=reason]", "links to a URL shortener")
+    page.click("button:has-text('Reject')")
+    page.wait_for_selector("[data-testid=template-status]:has-text('rejected (links to a URL shortener)')")
+    listed = call(ses, "ListEmailTemplates", {"Limit": 10, "Offset": 0})["TemplatesMetadata"]
+    assert [(t["TemplateStatus"], t["ReviewReason"]) for t in listed] == [(2, "links to a URL shortener")]
+    page.click("button:has-text('Approve')")
+    page.wait_for_selector("[data-testid=template-status]:has-text('approved')")
+    assert call(ses, "GetEmailTemplate", {"TemplateID": tid})["TemplateStatus"] == 0
+    page.screenshot(path=shots / "31-template-reviewed.png", full_page=True)
+    assert not errors, errors
+    page.close()
+
+    # Only a template of the account acted on, and only by an operator.
+    op = Http(console.api_port)
+    assert op.sign_in("olga@example.com", PASSWORD)[0] == 200  # acts on its home account
+    assert op.request("POST", "/console/api/template-review", {"TemplateID": tid, "Approve": True})[0] == 404
+    assert create_user(console, reviewed.app_id, "pete@example.com").returncode == 0
+    member = Http(console.api_port)
+    assert member.sign_in("pete@example.com", PASSWORD)[0] == 200
+    assert member.request("POST", "/console/api/template-review", {"TemplateID": tid, "Approve": True})[0] == 403
 
 
 # --------------------------------------------------------------------------- sign-in and sessions

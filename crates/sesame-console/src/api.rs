@@ -342,10 +342,25 @@ pub async fn accounts(State(console): State<Arc<Console>>, headers: HeaderMap) -
         .account_summaries(MAX_ACCOUNTS_LISTED)
         .await
     {
-        Ok(list) => json_response(
-            StatusCode::OK,
-            &json!({ "Accounts": list.iter().map(|a| json!({"AppId": a.id, "Name": a.name})).collect::<Vec<_>>() }),
-        ),
+        Ok(list) => {
+            let accounts: Vec<Value> = list
+                .iter()
+                .map(|a| {
+                    json!({
+                        "AppId": a.id,
+                        "Name": a.name,
+                        "DailyQuota": a.daily_quota,
+                        "TemplateReview": a.template_review,
+                        "CustomContent": a.custom_content,
+                        "Tracking": a.tracking,
+                        "Domains": a.n_domains,
+                        "VerifiedDomains": a.n_verified,
+                        "PendingTemplates": a.n_pending,
+                    })
+                })
+                .collect();
+            json_response(StatusCode::OK, &json!({ "Accounts": accounts }))
+        }
         Err(e) => internal(&e),
     }
 }
@@ -445,4 +460,69 @@ async fn run_action(
         return Err(ApiError::request_limit_exceeded());
     }
     actions::dispatch(&console.app, &Caller { account_id }, action, params).await
+}
+
+/// `POST /console/api/template-review {"TemplateID", "Approve", "Reason"}` (operators): approve
+/// a template of the account acted on, or reject it with a reason (1-500 characters) the
+/// account sees, like `sesame template approve|reject`.
+pub async fn review_template(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let (headers, body) = match json_body(request).await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
+    let (_, session) = match checked_session(&console, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if session.role != ROLE_OPERATOR {
+        return operator_only();
+    }
+    let (Some(id), Some(approve)) = (body["TemplateID"].as_i64(), body["Approve"].as_bool()) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "give TemplateID (a number) and Approve (true or false)",
+        );
+    };
+    let reason = body["Reason"].as_str().unwrap_or("").trim().to_string();
+    if !approve && (reason.is_empty() || reason.chars().count() > 500) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "a rejection needs a reason of 1-500 characters",
+        );
+    }
+    let account_id = acting_account(&session);
+    // Only a template of the account acted on: the id alone could name anyone's.
+    match console.app.store.template(account_id, id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("account {account_id} has no template {id}"),
+            );
+        }
+        Err(e) => return internal(&e),
+    }
+    let (status, reason) = if approve {
+        (sesame_store::templates::status::APPROVED, String::new())
+    } else {
+        (sesame_store::templates::status::REJECTED, reason)
+    };
+    match console.app.store.review_template(id, status, &reason).await {
+        Ok(Some(t)) => {
+            tracing::info!(user = %session.email, app_id = account_id, template = id, status, "console: template reviewed");
+            json_response(
+                StatusCode::OK,
+                &json!({"TemplateID": t.id, "TemplateStatus": t.status, "ReviewReason": t.review_reason}),
+            )
+        }
+        Ok(None) => refuse(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("no template {id}"),
+        ),
+        Err(e) => internal(&e),
+    }
 }

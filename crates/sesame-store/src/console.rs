@@ -41,11 +41,21 @@ pub struct ConsoleSession {
     pub expires_at: i64,
 }
 
-/// An account as the operator's picker lists it.
+/// An account as the operator's Accounts page lists it.
 #[derive(Debug, Clone, FromRow)]
 pub struct AccountSummary {
     pub id: i64,
     pub name: String,
+    /// Operator override of the daily cap; `None` = reputation caps only.
+    pub daily_quota: Option<i64>,
+    pub template_review: bool,
+    pub custom_content: bool,
+    pub tracking: bool,
+    /// Its sender domains, and how many of them are verified.
+    pub n_domains: i64,
+    pub n_verified: i64,
+    /// Its templates waiting for review (status 1).
+    pub n_pending: i64,
 }
 
 impl Store {
@@ -172,10 +182,16 @@ impl Store {
         Ok(())
     }
 
-    /// Every account, by AppId, for the operator's picker (at most `limit`).
+    /// Every account, by AppId, with its settings and counts, for operators (at most `limit`).
     pub async fn account_summaries(&self, limit: i64) -> Result<Vec<AccountSummary>> {
         Ok(on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, name FROM accounts ORDER BY id LIMIT $1")
+            sqlx::query_as(
+                "SELECT a.id, a.name, a.daily_quota, a.template_review, a.custom_content, a.tracking, \
+                 (SELECT COUNT(*) FROM domains d WHERE d.account_id = a.id) AS n_domains, \
+                 (SELECT COUNT(*) FROM domains d WHERE d.account_id = a.id AND d.verified) AS n_verified, \
+                 (SELECT COUNT(*) FROM templates t WHERE t.account_id = a.id AND t.status = 1) AS n_pending \
+                 FROM accounts a ORDER BY a.id LIMIT $1",
+            )
                 .bind(limit)
                 .fetch_all(pool)
                 .await

@@ -405,7 +405,12 @@ function substitute(text, values, html) {
 async function templatePage(id) {
   const isNew = id === "new";
   let current = { TemplateName: "", TemplateContent: { Html: "", Text: "" }, TemplateStatus: null };
-  if (!isNew) current = await api("GetEmailTemplate", { TemplateID: Number(id) });
+  if (!isNew) {
+    // GetEmailTemplate has no ReviewReason; the list has (first 100 templates).
+    const [one, list] = await Promise.all([api("GetEmailTemplate", { TemplateID: Number(id) }), api("ListEmailTemplates", { Limit: 100, Offset: 0 })]);
+    const meta = (list.TemplatesMetadata || []).find((t) => t.TemplateID === Number(id));
+    current = Object.assign(one, { ReviewReason: meta ? meta.ReviewReason : "" });
+  }
   const name = h("input", { name: "name", value: current.TemplateName || (isNew ? "" : `template ${id}`), required: true });
   const html = h("textarea", { name: "html", spellcheck: "false" });
   html.value = b64decode((current.TemplateContent || {}).Html);
@@ -454,11 +459,26 @@ async function templatePage(id) {
   h("h2", {}, "Text"), text,
   h("p", {}, h("button", { type: "submit" }, isNew ? "Create template" : "Save template")));
   setTimeout(refresh, 0);
+  let review = null;
+  if (!isNew && session.Role === "operator") {
+    const reason = h("input", { name: "reason", placeholder: "why (shown to the account)", maxlength: 500 });
+    const decide = (approve) => guarded(async () => {
+      const x = await request("POST", "/console/api/template-review", { TemplateID: Number(id), Approve: approve, Reason: reason.value });
+      flash(`Template ${id} ${x.TemplateStatus === 0 ? "approved" : "rejected"}.`);
+      route();
+    });
+    review = h("section", { class: "card" }, h("h2", {}, "Review (operator)"),
+      h("div", { class: "row" },
+        h("button", { type: "button", onclick: () => decide(true) }, "Approve"),
+        h("label", { class: "grow" }, "Reason to reject", reason),
+        h("button", { type: "button", class: "danger", onclick: () => decide(false) }, "Reject")));
+  }
   return h("div", {},
     h("p", {}, h("a", { href: "#/templates" }, "← Templates")),
     h("h1", {}, isNew ? "New template" : `Template ${id}`),
     isNew ? null : h("p", { "data-testid": "template-status" }, "Review status: ", templateStatus(current.TemplateStatus),
       current.ReviewReason ? ` (${current.ReviewReason})` : ""),
+    review,
     h("section", { class: "card" }, form),
     h("section", { class: "card" }, h("h2", {}, "Preview with sample values"), sampleBox,
       h("div", { class: "preview" }, frame, textPreview)));
@@ -678,8 +698,13 @@ async function blacklistPage() {
 async function accountsPage() {
   if (session.Role !== "operator") return h("p", {}, "Only operators see accounts.");
   const data = await request("GET", "/console/api/accounts");
-  const rows = data.Accounts.map((a) => h("tr", {},
+  const yes = (v) => v ? "on" : h("span", { class: "muted" }, "off");
+  const rows = data.Accounts.map((a) => h("tr", { "data-account": a.AppId },
     h("td", {}, a.AppId), h("td", {}, a.Name),
+    h("td", {}, a.DailyQuota === null ? h("span", { class: "muted" }, "reputation caps") : a.DailyQuota),
+    h("td", {}, `${a.VerifiedDomains} of ${a.Domains}`), h("td", {}, yes(a.TemplateReview)),
+    h("td", { class: "pending" }, a.PendingTemplates ? h("span", { class: "bad" }, a.PendingTemplates) : "0"),
+    h("td", {}, yes(a.Tracking)), h("td", {}, yes(a.CustomContent)),
     h("td", {}, a.AppId === session.AppId ? h("span", { class: "ok" }, "acting on it") : h("button", {
       type: "button", class: "small",
       onclick: () => guarded(async () => {
@@ -688,7 +713,9 @@ async function accountsPage() {
         location.hash = "#/domains";
       }),
     }, "Act on this account"))));
-  return h("div", {}, h("h1", {}, "Accounts"), h("section", { class: "card" }, table(["AppId", "Name", ""], rows)));
+  return h("div", {}, h("h1", {}, "Accounts"),
+    h("p", { class: "muted" }, "Change quotas and settings with `sesame account update`, a domain's reputation level with `sesame domain update`. Act on an account to see its domains (with their levels) and review its templates."),
+    h("section", { class: "card" }, table(["AppId", "Name", "Daily quota", "Verified domains", "Template review", "Pending templates", "Tracking", "Custom content", ""], rows)));
 }
 
 // ---------------------------------------------------------------- callback addresses
