@@ -117,14 +117,26 @@ async fn console_story(store: &Store) {
             .is_none()
     );
 
+    store
+        .create_domain(b, "beta.example.test", 0, "[]", &[], now)
+        .await
+        .unwrap();
     let accounts = store.account_summaries(10).await.unwrap();
     assert_eq!(
         accounts
             .iter()
-            .map(|x| (x.id, x.name.as_str()))
+            .map(|x| (
+                x.id,
+                x.name.as_str(),
+                x.n_domains,
+                x.n_verified,
+                x.n_pending
+            ))
             .collect::<Vec<_>>(),
-        [(a, "alpha"), (b, "beta")]
+        [(a, "alpha", 0, 0, 0), (b, "beta", 1, 0, 0)]
     );
+    assert!(accounts[0].tracking && !accounts[0].template_review);
+    assert_eq!(accounts[0].daily_quota, None);
 }
 
 #[tokio::test]
