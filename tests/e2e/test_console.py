@@ -204,6 +204,10 @@ def test_quick_start_in_the_browser(console, browser, sink, dns, shots):
     assert "SMTP password of" in page.inner_text("[data-testid=flash-info]")
     senders = call(ses, "ListEmailAddress")["EmailSenders"]
     assert [(s["EmailAddress"], s["EmailSenderName"], s["SmtpPwdType"]) for s in senders] == [(sender, "Console Test", 1)]
+    page.select_option(f"select[data-unsubscribe='{sender}']", "2")
+    page.wait_for_selector("[data-testid=flash-info]:has-text('Unsubscribe footer')")
+    footers = call_json(ses, "ListAddressUnsubscribeConfig", {"Offset": 0, "Limit": 10})["AddressUnsubscribeConfigList"]
+    assert [(f["Address"], str(f["UnsubscribeConfig"]), f["Status"]) for f in footers] == [(sender, "2", 1)]
     page.screenshot(path=shots / "06-sender-added.png", full_page=True)
 
     # A template, previewed with sample values before it is saved.
@@ -239,6 +243,7 @@ def test_quick_start_in_the_browser(console, browser, sink, dns, shots):
     page.screenshot(path=shots / "11-sent.png", full_page=True)
     got = sink.wait_message(good)
     assert got.message["Subject"] == "Welcome Ann"
+    assert got.message["List-Unsubscribe"], "the sender's unsubscribe footer applies"
     assert "4242" in got.message.get_body(("plain",)).get_content()
 
     # The message search finds it, delivered to one and bounced by the other.
@@ -374,6 +379,8 @@ def test_lists_tasks_callbacks_and_custom_black_list(console, browser, sink, dns
     page.wait_for_selector("tr[data-email='blocked@example.com']", state="detached")
     assert [r["Email"] for r in call(ses, "ListCustomBlacklist", {"Offset": 0, "Limit": 10})["Data"]] == ["other@example.com"]
     page.screenshot(path=shots / "27-custom-blacklist.png", full_page=True)
+    visit("#/abuse", "abuse", "28-abuse-reports.png")
+    assert "No complaints" in page.inner_text("main")
     assert not errors, errors
     page.close()
 

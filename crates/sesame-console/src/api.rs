@@ -80,16 +80,16 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
+/// The `Set-Cookie` value of a session: scripts cannot read it, other sites never send it,
+/// only the console's paths get it, and under an https public URL only https carries it.
+fn cookie_text(value: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
 fn cookie(console: &Console, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if console.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    ))
-    .expect("a token is base64url, so the cookie is a valid header")
+    HeaderValue::from_str(&cookie_text(value, max_age, console.secure_cookies))
+        .expect("a token is base64url, so the cookie is a valid header")
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -524,5 +524,42 @@ pub async fn review_template(State(console): State<Arc<Console>>, request: Reque
             &format!("no template {id}"),
         ),
         Err(e) => internal(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookie_attributes() {
+        assert_eq!(
+            cookie_text("abc", 60, false),
+            "sesame_session=abc; Path=/console; HttpOnly; SameSite=Strict; Max-Age=60"
+        );
+        assert!(cookie_text("abc", 60, true).ends_with("; Secure"));
+    }
+
+    #[test]
+    fn session_token_from_cookie_headers() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(session_token(&headers), None);
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; sesame_session=tok; b=2"),
+        );
+        assert_eq!(session_token(&headers).as_deref(), Some("tok"));
+        let mut empty = HeaderMap::new();
+        empty.append(header::COOKIE, HeaderValue::from_static("sesame_session="));
+        assert_eq!(session_token(&empty), None);
+        let mut json = HeaderMap::new();
+        assert!(!is_json(&json));
+        json.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(is_json(&json));
+        json.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!is_json(&json));
     }
 }

@@ -163,6 +163,7 @@ const PAGES = [
   ["domains", "Domains"], ["senders", "Senders"], ["templates", "Templates"], ["callbacks", "Callbacks"],
   ["send", "Send test"], ["lists", "Recipient lists"], ["tasks", "Batch tasks"],
   ["stats", "Statistics"], ["messages", "Messages"], ["blacklist", "Black list"], ["custom-blacklist", "Custom black list"],
+  ["abuse", "Abuse reports"],
 ];
 
 async function renderFrame() {
@@ -225,7 +226,7 @@ async function route(event) {
     send: sendPage, stats: statsPage, messages: messagesPage, blacklist: blacklistPage,
     accounts: accountsPage, callbacks: callbacksPage, tasks: tasksPage,
     lists: parts[1] ? () => listPage(Number(parts[1])) : listsPage,
-    "custom-blacklist": customBlacklistPage,
+    "custom-blacklist": customBlacklistPage, abuse: abusePage,
   }[page];
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   if (!view) { main.replaceChildren(h("p", {}, "No such page.")); return; }
@@ -320,8 +321,13 @@ async function domainPage(domain) {
 
 // ---------------------------------------------------------------- senders
 
+const UNSUBSCRIBE_LANGUAGES = [["0", "no footer"], ["1", "Simplified Chinese"], ["2", "English"], ["3", "Traditional Chinese"],
+  ["4", "Spanish"], ["5", "French"], ["6", "German"], ["7", "Japanese"], ["8", "Korean"], ["9", "Arabic"], ["10", "Thai"],
+  ["11", "Indonesian"], ["12", "Vietnamese"]];
+
 async function sendersPage() {
-  const r = await api("ListEmailAddress", {});
+  const [r, unsub] = await Promise.all([api("ListEmailAddress", {}), api("ListAddressUnsubscribeConfig", { Offset: 0, Limit: 100 })]);
+  const footers = new Map((unsub.AddressUnsubscribeConfigList || []).map((c) => [c.Address, c]));
   const address = h("input", { name: "address", type: "email", placeholder: "noreply@mail.example.com", required: true });
   const alias = h("input", { name: "alias", placeholder: "Example Inc." });
   const form = h("form", {
@@ -348,6 +354,7 @@ async function sendersPage() {
           route();
         }),
       }, "Set password"))),
+      h("td", {}, unsubscribeCell(s.EmailAddress, footers.get(s.EmailAddress))),
       h("td", {}, h("button", {
         type: "button", class: "small danger",
         onclick: () => guarded(async () => {
@@ -360,7 +367,24 @@ async function sendersPage() {
   return h("div", {},
     h("h1", {}, "Sender addresses"),
     h("section", { class: "card" }, h("h2", {}, "Add a sender"), h("p", { class: "muted" }, "The address must be on a verified domain of yours."), form),
-    h("section", { class: "card" }, table(["Address", "Alias", "SMTP password", "Set SMTP password", ""], rows, "No senders yet.")));
+    h("section", { class: "card" }, table(["Address", "Alias", "SMTP password", "Set SMTP password", "Unsubscribe footer", ""], rows, "No senders yet.")));
+}
+
+// The sender's unsubscribe footer (its language, on or off) for mail that does not choose one.
+function unsubscribeCell(address, config) {
+  const language = h("select", { "aria-label": "Unsubscribe footer of " + address, "data-unsubscribe": address },
+    UNSUBSCRIBE_LANGUAGES.map(([v, l]) => h("option", { value: v }, l)));
+  language.value = config && config.Status === 1 ? String(config.UnsubscribeConfig) : "0";
+  language.addEventListener("change", () => guarded(async () => {
+    if (language.value === "0") {
+      if (config) await api("DeleteAddressUnsubscribeConfig", { Address: address });
+    } else {
+      await api("CreateAddressUnsubscribeConfig", { Address: address, UnsubscribeConfig: language.value, Status: 1 });
+    }
+    flash(`Unsubscribe footer of ${address}: ${language.selectedOptions[0].textContent}.`);
+    route();
+  }));
+  return language;
 }
 
 // ---------------------------------------------------------------- templates
@@ -545,6 +569,7 @@ async function sendPage() {
 const SERIES = [
   ["RequestCount", "Requests", "#5b6b8c"], ["DeliveredCount", "Delivered", "#1f9d55"],
   ["OpenedCount", "Opened", "#2d5be3"], ["ClickedCount", "Clicked", "#b7791f"], ["BounceCount", "Bounced", "#c62d3a"],
+  ["UnsubscribeCount", "Unsubscribed", "#8a4fbf"],
 ];
 
 function svg(tag, attrs, ...children) {
@@ -690,6 +715,34 @@ async function blacklistPage() {
   await load();
   return h("div", {}, h("h1", {}, "Black list"),
     h("p", { class: "muted" }, "Addresses that hard-bounced are refused for 14 days; remove one to send to it again."),
+    h("section", { class: "card" }, form), h("section", { class: "card" }, out));
+}
+
+// ---------------------------------------------------------------- abuse reports
+
+async function abusePage() {
+  const start = h("input", { type: "date", name: "start", value: addDays(session.Today, -6) });
+  const end = h("input", { type: "date", name: "end", value: session.Today });
+  const out = h("div", {});
+  const LIMIT = 50;
+  let offset = 0;
+  const load = () => guarded(async () => {
+    const r = await api("GetAbuseReport", { StartTime: start.value, EndTime: end.value + " 23:59:59", Offset: offset, Limit: LIMIT });
+    const list = r.Data || [];
+    out.replaceChildren(h("p", { class: "muted" }, `${r.TotalCount || 0} report(s).`),
+      table(["Complained", "Recipient", "From", "Subject", "Delivered", "Reporter", "MessageId"],
+        list.map((a) => h("tr", {}, h("td", {}, a.ComplainTime), h("td", {}, a.OriginalRcptTo), h("td", {}, a.OriginalMailFrom),
+          h("td", {}, a.Subject || ""), h("td", {}, a.DeliverTime || ""), h("td", {}, a.Mta || ""), h("td", { class: "value" }, a.BulkId || ""))),
+        "No complaints in these dates."),
+      h("div", { class: "pager" },
+        h("button", { type: "button", class: "small secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - LIMIT); load(); } }, "Previous"),
+        h("button", { type: "button", class: "small secondary", disabled: offset + list.length >= (r.TotalCount || 0), onclick: () => { offset += LIMIT; load(); } }, "Next")));
+  });
+  const form = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
+    h("label", {}, "From", start), h("label", {}, "To", end), h("button", { type: "submit" }, "Show"));
+  await load();
+  return h("div", {}, h("h1", {}, "Abuse reports"),
+    h("p", { class: "muted" }, "Complaints (ARF reports) received for your mail; each complainer is black-listed."),
     h("section", { class: "card" }, form), h("section", { class: "card" }, out));
 }
 
