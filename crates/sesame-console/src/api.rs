@@ -428,9 +428,15 @@ pub async fn action(
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = run_action(&console, account_id, &name, params).await;
     let code = result.as_ref().err().map(|e| e.code.as_ref()).unwrap_or("");
+    // Only real action names reach the log: the path segment is the client's to choose.
+    let logged = if Action::from_name(&name).is_ok() {
+        name.as_str()
+    } else {
+        "unknown"
+    };
     tracing::info!(
         request_id = %request_id,
-        action = %name,
+        action = logged,
         app_id = account_id,
         user = %session.email,
         code,
