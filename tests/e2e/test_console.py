@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -462,6 +463,30 @@ def test_wrong_password_refused_then_throttled(sesame_factory, browser):
         assert Http(server.api_port).sign_in(f"nobody{i}@example.com", "guess")[0] == 401
     assert Http(server.api_port).sign_in("carol@example.com", PASSWORD)[0] == 429
     assert "still wrong" not in server.log() and PASSWORD not in server.log()
+
+
+def test_assets_are_embedded_and_locked_down(console):
+    client = Http(console.api_port)
+    conn = http.client.HTTPConnection("127.0.0.1", console.api_port, timeout=10)
+    conn.request("GET", "/console")
+    r = conn.getresponse()
+    r.read()
+    assert r.status in (301, 308) and r.getheader("Location") == "/console/"
+    conn.close()
+    for path, kind in [("/console/", "text/html"), ("/console/app.js", "text/javascript"), ("/console/app.css", "text/css")]:
+        conn = http.client.HTTPConnection("127.0.0.1", console.api_port, timeout=10)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read().decode()
+        conn.close()
+        assert r.status == 200 and r.getheader("Content-Type").startswith(kind), (path, r.status)
+        assert "script-src 'self'" in r.getheader("Content-Security-Policy")
+        assert r.getheader("X-Frame-Options") == "DENY"
+        # Nothing is fetched from anywhere else: no CDN, works offline.
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", body), path
+        assert "@import" not in body and "fetch(\"http" not in body, path
+    status, _, body = client.request("GET", "/console/api/session")
+    assert status == 401 and body["Error"]["Code"] == "AuthFailure.Unauthorized"
 
 
 def test_user_create_refusals(console):
