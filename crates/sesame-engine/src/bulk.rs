@@ -4,13 +4,14 @@
 //! the recipient's own, as bulk mail (TriggerType 0) so transactional mail stays ahead.
 //!
 //! A task is held under a lease while a chunk runs. A chunk is prepared by the batch door of
-//! the submit pipeline (`submit::prepare_batch`: the per-task checks once, each recipient
-//! rendered, checked and signed, in parallel) and committed in ONE transaction together with
-//! the task's cursor and counts (`Store::enqueue_task_chunk`), so a crash, even kill -9,
-//! neither loses nor doubles a recipient: a resumed task starts after the last committed
-//! chunk.
+//! the submit pipeline (`submit::prepare_batch`: the per-task checks once, frozen into the
+//! task's snapshot, each recipient's data checked, in parallel) and committed in ONE
+//! transaction together with the task's cursor and counts (`Store::enqueue_task_chunk`), so a
+//! crash, even kill -9, neither loses nor doubles a recipient: a resumed task starts after the
+//! last committed chunk. The messages are queued without bodies: the delivery worker renders
+//! and signs each at its first attempt (`queue`, `submit::render_pending`).
 //!
-//! Never holds a transaction while it renders or signs; knows no API protocol.
+//! Never holds a transaction while it checks a chunk; knows no API protocol.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -3,6 +3,12 @@
 //! Never holds a transaction across network I/O: lease in one statement, deliver, record
 //! each attempt in another (which also queues the attempt's event and bumps the statistics).
 //! A worker that dies leaves leases that expire; a worker told to stop hands its leases back.
+//!
+//! A batch task's recipient copy is queued without a body: at its first lease the worker
+//! renders, builds and signs it from the task's frozen snapshot (`submit::render_pending`,
+//! on the blocking pool) and stores the signed bytes before sending them, so every later try
+//! sends the same bytes. A copy that cannot be built (its domain or DKIM key is gone) is
+//! recorded as dropped, not retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::classify::Outcome;
 use crate::delivery::{DeliveryConfig, MxResolver, OutboundMessage, Rotations, deliver_batch_from};
 use crate::sending_ips::SendingIps;
+use crate::submit::{self, RenderJob, SubmitError, SubmitSettings};
 
 /// How long a hard-bounced address stays on the black list.
 pub const BLACK_LIST_DAYS: i64 = 14;
@@ -51,6 +58,8 @@ pub struct Worker {
     wakeup: Arc<Notify>,
     /// Round-robin turns of the dedicated sending-IP pools, kept across passes.
     rotations: Rotations<PoolScope>,
+    /// Renders and signs batch tasks' copies (the DKIM keys, the link signer).
+    submit: SubmitSettings,
 }
 
 impl Worker {
@@ -59,6 +68,7 @@ impl Worker {
         resolver: MxResolver,
         delivery: DeliveryConfig,
         settings: QueueSettings,
+        submit: SubmitSettings,
         wakeup: Arc<Notify>,
     ) -> Worker {
         let owner = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
@@ -72,6 +82,7 @@ impl Worker {
             return_path_secret,
             wakeup,
             rotations: Rotations::new(),
+            submit,
         }
     }
 
@@ -97,7 +108,12 @@ impl Worker {
         let mut groups: HashMap<(String, Option<PoolScope>), Vec<LeasedDelivery>> = HashMap::new();
         // A personalised delivery (its own tracking links) has its own copy.
         let mut own_bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
+        // Batch tasks' copies still to render: rendered, signed and stored before sending.
+        let unsendable = self.render(&leased, &mut bodies).await?;
         for delivery in leased {
+            if unsendable.contains(&delivery.id) {
+                continue;
+            }
             if delivery.own_body {
                 match self.store.delivery_body(delivery.id).await? {
                     Some(body) => {
@@ -109,10 +125,12 @@ impl Worker {
                 bodies.entry(delivery.message_row)
             {
                 match self.store.message_body(delivery.message_row).await? {
-                    Some(body) => {
+                    // Never an empty body: a copy still to render that was not rendered in
+                    // this pass waits for its lease to expire and is tried again.
+                    Some(body) if !body.is_empty() => {
                         slot.insert(Arc::from(body));
                     }
-                    None => continue,
+                    _ => continue,
                 }
             }
             groups
@@ -175,6 +193,90 @@ impl Worker {
         Ok(n)
     }
 
+    /// Renders, signs and stores the leased batch copies still to render (`to_render`), and
+    /// puts each one's stored bytes in `bodies`. A copy that cannot be built is recorded
+    /// (dropped; deferred for a storage failure) and its delivery id returned: it is not sent
+    /// in this pass.
+    async fn render(
+        &self,
+        leased: &[LeasedDelivery],
+        bodies: &mut HashMap<i64, Arc<[u8]>>,
+    ) -> Result<std::collections::HashSet<i64>, StoreError> {
+        let mut unsendable = std::collections::HashSet::new();
+        let to_render: Vec<&LeasedDelivery> = leased.iter().filter(|d| d.to_render).collect();
+        if to_render.is_empty() {
+            return Ok(unsendable);
+        }
+        let started = std::time::Instant::now();
+        let rows: Vec<i64> = to_render.iter().map(|d| d.message_row).collect();
+        let pending = self.store.pending_renders(&rows).await?;
+        let recipient_of: HashMap<i64, &str> = to_render
+            .iter()
+            .map(|d| (d.message_row, d.recipient.as_str()))
+            .collect();
+        let jobs: Vec<RenderJob> = pending
+            .into_iter()
+            .filter_map(|pending| {
+                let recipient = recipient_of.get(&pending.message_row)?.to_string();
+                Some(RenderJob { pending, recipient })
+            })
+            .collect();
+        let n_jobs = jobs.len();
+        let built = submit::render_pending(&self.store, &self.submit, jobs).await;
+        let mut signed: Vec<(i64, Vec<u8>)> = Vec::with_capacity(built.len());
+        let mut failed: HashMap<i64, SubmitError> = HashMap::new();
+        for (row, result) in built {
+            match result {
+                Ok(body) => signed.push((row, body)),
+                Err(e) => {
+                    failed.insert(row, e);
+                }
+            }
+        }
+        let stored: std::collections::HashSet<i64> = self
+            .store
+            .store_rendered(&signed)
+            .await?
+            .into_iter()
+            .collect();
+        for (row, body) in signed {
+            if stored.contains(&row) {
+                bodies.insert(row, Arc::from(body));
+            }
+            // Otherwise another worker stored its copy first: that one is read and sent.
+        }
+        tracing::debug!(
+            n = n_jobs,
+            failed = failed.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "batch copies rendered"
+        );
+        for delivery in to_render {
+            let Some(e) = failed.remove(&delivery.message_row) else {
+                continue;
+            };
+            unsendable.insert(delivery.id);
+            let outcome = match e {
+                SubmitError::Store(e) => {
+                    tracing::warn!(message_id = %delivery.message_id, error = %e, "batch copy not rendered; deferred");
+                    Err(format!("the message could not be rendered yet: {e}"))
+                }
+                e => {
+                    tracing::warn!(message_id = %delivery.message_id, recipient = %delivery.recipient, error = %e, "batch copy cannot be built; dropped");
+                    Ok(format!("not sent: the message could not be built: {e}"))
+                }
+            };
+            match outcome {
+                Ok(reason) => {
+                    self.record_attempt(delivery, Attempt::Unsendable { reason })
+                        .await?
+                }
+                Err(reason) => self.record(delivery, Outcome::Deferred(reason)).await?,
+            }
+        }
+        Ok(unsendable)
+    }
+
     /// Renews this worker's leases every third of the lease time until cancelled, so a long
     /// delivery keeps its rows while a crashed worker's rows come back within one lease.
     async fn heartbeat(&self, cancel: CancellationToken) {
@@ -234,6 +336,16 @@ impl Worker {
                 Attempt::Bounced { reason, hard }
             }
         };
+        self.record_attempt(delivery, attempt).await
+    }
+
+    /// Records `attempt` of a leased delivery, its metric and its log line.
+    async fn record_attempt(
+        &self,
+        delivery: &LeasedDelivery,
+        attempt: Attempt,
+    ) -> Result<(), StoreError> {
+        let now = sesame_core::time::now_unix();
         let started = std::time::Instant::now();
         let kept = self
             .store
@@ -245,7 +357,9 @@ impl Worker {
         let (result, detail) = match &attempt {
             Attempt::Delivered { reply } => ("delivered", reply.as_str()),
             Attempt::Deferred { reason, .. } => ("deferred", reason.as_str()),
-            Attempt::Expired { reason } => ("dropped", reason.as_str()),
+            Attempt::Expired { reason } | Attempt::Unsendable { reason } => {
+                ("dropped", reason.as_str())
+            }
             Attempt::Bounced { reason, .. } => ("bounced", reason.as_str()),
         };
         m.delivery(result);

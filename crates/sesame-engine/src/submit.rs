@@ -619,7 +619,8 @@ pub struct BatchRecipient {
 /// What became of one recipient of a prepared batch.
 #[derive(Debug)]
 pub enum BatchOutcome {
-    /// Built and signed: queued when the chunk commits, if the quota still takes it.
+    /// Checked (its data renders): queued when the chunk commits, if the quota still takes
+    /// it; rendered and signed by the delivery worker at its first attempt.
     Ready,
     /// Refused for itself: black-listed, unsubscribed, over the frequency limit, or its own
     /// data or message is wrong. The error says which, as `submit` would have.
@@ -628,14 +629,39 @@ pub enum BatchOutcome {
     NoRoom,
 }
 
-/// A batch whose per-task checks passed and whose recipients are settled, with the signed
-/// message of each recipient that is `Ready`, waiting for one enqueue transaction
-/// (`Store::enqueue_task_chunk`, with `chunk`).
+/// What rendering a batch task's recipient copy needs, frozen when its chunk is fanned out
+/// (`task_snapshots`): a later edit or deletion of the template, the sender or its settings
+/// changes nothing of mail already in the queue. Serialized as JSON, opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchSnapshot {
+    /// The From display name (the task's alias, else the sender's), if any.
+    pub from_name: Option<String>,
+    pub from_address: String,
+    pub reply_to: Option<String>,
+    /// The subject with its template variables (and advertisement mark).
+    pub subject: String,
+    /// The template's bodies ("" = none), with their variables.
+    pub html: String,
+    pub text: String,
+    /// Open and click tracking (the account's, for an HTML template).
+    pub tracking: bool,
+    /// The footer language 1-12, or 0.
+    pub unsubscribe: u8,
+    /// The sender domain, whose DKIM key(s) sign at delivery.
+    pub domain_id: i64,
+    pub domain_name: String,
+}
+
+/// A batch whose per-task checks passed and whose recipients are settled, with the message
+/// of each recipient that is `Ready` (no body: rendered at delivery from `snapshot`),
+/// waiting for one enqueue transaction (`Store::enqueue_task_chunk`, with `chunk`).
 pub struct PreparedBatch {
     /// Per recipient, in the order given.
     pub outcomes: Vec<BatchOutcome>,
     /// The messages of the `Ready` recipients, in the same order.
     messages: Vec<BatchMessage>,
+    /// The task's snapshot as JSON.
+    snapshot: String,
     account_id: i64,
     domain_id: i64,
     domain_name: String,
@@ -652,7 +678,7 @@ struct BatchMessage {
     subject: String,
     recipient: String,
     recipient_domain: String,
-    body: Vec<u8>,
+    render_data: String,
 }
 
 impl PreparedBatch {
@@ -660,6 +686,7 @@ impl PreparedBatch {
     pub fn chunk(&self, task_id: i64) -> NewChunk<'_> {
         NewChunk {
             task_id,
+            snapshot: &self.snapshot,
             account_id: self.account_id,
             domain_id: self.domain_id,
             from_address: &self.from_address,
@@ -677,7 +704,7 @@ impl PreparedBatch {
                     subject: &m.subject,
                     recipient: &m.recipient,
                     recipient_domain: &m.recipient_domain,
-                    body: &m.body,
+                    render_data: &m.render_data,
                 })
                 .collect(),
         }
@@ -721,37 +748,15 @@ impl PreparedBatch {
     }
 }
 
-/// A recipient rendered and admitted, to build and sign.
-struct BatchJob {
-    index: usize,
-    address: EmailAddress,
-    subject: String,
-    html: Option<String>,
-    text: Option<String>,
-    message_id: String,
-    header_message_id: String,
-}
-
-/// What every message of a batch shares while it is built and signed.
-struct BatchShared {
-    from: Mailbox,
-    reply_to: Option<Mailbox>,
-    tracking: bool,
-    unsubscribe: u8,
-    links: Arc<LinkSettings>,
-    signers: Signers,
-    domain_name: String,
-    now: i64,
-}
-
 /// The batch door of the pipeline: the per-task checks once (sender on a verified domain,
-/// the template, the account's flags, the unsubscribe footer, the DKIM keys), then per
-/// recipient only what differs: the rendering with its data, the black lists, unsubscribes
-/// and frequency (one look-up of each kind for the whole batch), the daily quota's room,
-/// the mail rate, and the MIME build and DKIM signature of its own message, on the blocking
-/// pool in one part per core. Nothing is stored: the caller commits `chunk` in one
-/// transaction with its progress. A failure of the task itself (sender, template, storage,
-/// rate) is the `Err`; a recipient's own refusal is its outcome.
+/// the template, the account's flags, the unsubscribe footer, the DKIM keys), frozen into the
+/// task's snapshot, then per recipient only what differs: its address and data (rendered
+/// once to check them, on the blocking pool), the black lists, unsubscribes and frequency
+/// (one look-up of each kind for the whole batch), the daily quota's room and the mail rate.
+/// Nothing is built or signed here: the delivery worker renders, signs and stores each
+/// copy at its first attempt (`render_pending`). Nothing is stored: the caller commits
+/// `chunk` in one transaction with its progress. A failure of the task itself (sender,
+/// template, storage, rate) is the `Err`; a recipient's own refusal is its outcome.
 pub async fn prepare_batch(
     store: &Store,
     settings: &SubmitSettings,
@@ -768,15 +773,34 @@ pub async fn prepare_batch(
         .filter(|t| t.status == template_status::APPROVED)
         .ok_or(SubmitError::InvalidTemplate(batch.template_id))?;
     let account = store.account(account_id).await?;
-    let reply_to = reply_to_mailbox(batch.reply_to.as_deref())?;
+    reply_to_mailbox(batch.reply_to.as_deref())?;
     let unsubscribe = unsubscribe_language(store, account_id, &sender, batch.unsubscribe).await?;
-    let signers = signers(store, settings, &domain).await?;
+    // The keys are checked now (a domain without them stops the task), used at delivery.
+    signers(store, settings, &domain).await?;
+    let snapshot = BatchSnapshot {
+        from_name: sender
+            .alias
+            .clone()
+            .or_else(|| (!sender_row.alias.is_empty()).then(|| sender_row.alias.clone())),
+        from_address: sender.address.to_string(),
+        reply_to: batch.reply_to.clone(),
+        subject: batch.subject.clone(),
+        tracking: !template.html.is_empty() && account.as_ref().is_some_and(|a| a.tracking),
+        html: template.html.clone(),
+        text: template.text.clone(),
+        unsubscribe,
+        domain_id: domain.id,
+        domain_name: domain.name.clone(),
+    };
+    let snapshot_json =
+        serde_json::to_string(&snapshot).map_err(|e| SubmitError::Internal(e.to_string()))?;
 
-    // Per recipient: its address and its own rendering.
+    // Per recipient: its address, and its data rendered once to check it.
+    let checked = check_renders(Arc::new(snapshot), recipients.to_vec()).await?;
     let mut outcomes: Vec<BatchOutcome> = Vec::with_capacity(recipients.len());
-    let mut rendered: Vec<Option<Rendered>> = Vec::with_capacity(recipients.len());
-    for recipient in recipients {
-        match render_for(&template, &batch.subject, recipient) {
+    let mut rendered: Vec<Option<(EmailAddress, String)>> = Vec::with_capacity(recipients.len());
+    for result in checked {
+        match result {
             Ok(r) => {
                 outcomes.push(BatchOutcome::Ready);
                 rendered.push(Some(r));
@@ -790,7 +814,7 @@ pub async fn prepare_batch(
     let addresses: Vec<String> = rendered
         .iter()
         .flatten()
-        .map(|(address, ..)| address.to_string())
+        .map(|(address, _)| address.to_string())
         .collect();
     let mut verdicts = recipient_policy(store, account_id, domain.name.as_str(), &addresses, now)
         .await?
@@ -829,8 +853,8 @@ pub async fn prepare_batch(
     )
     .await?;
     let mut room = usize::try_from(quota.room()).unwrap_or(usize::MAX);
-    let mut jobs: Vec<BatchJob> = Vec::with_capacity(n_admitted.min(room));
-    for (index, (outcome, r)) in outcomes.iter_mut().zip(rendered).enumerate() {
+    let mut messages: Vec<BatchMessage> = Vec::with_capacity(n_admitted.min(room));
+    for ((outcome, r), recipient) in outcomes.iter_mut().zip(rendered).zip(recipients) {
         if !matches!(outcome, BatchOutcome::Ready) {
             continue;
         }
@@ -839,64 +863,31 @@ pub async fn prepare_batch(
             continue;
         }
         room -= 1;
-        let Some((address, subject, html, text)) = r else {
+        let Some((address, subject)) = r else {
             continue;
         };
-        jobs.push(BatchJob {
-            index,
+        messages.push(BatchMessage {
             message_id: api_message_id(account_id, now, &settings.time_zone),
             header_message_id: sesame_mail::mime::message_id(sender.address.domain().as_str()),
-            address,
             subject,
-            html,
-            text,
+            recipient: address.to_string(),
+            recipient_domain: address.domain().to_string(),
+            render_data: recipient.template_data.clone(),
         });
     }
-    if !jobs.is_empty()
+    if !messages.is_empty()
         && !settings
             .mail_rate
-            .try_take(account_id, jobs.len(), std::time::Instant::now())
+            .try_take(account_id, messages.len(), std::time::Instant::now())
     {
         return Err(SubmitError::RateLimited(
             settings.mail_rate.per_second as u32,
         ));
     }
-
-    let has_html = !template.html.is_empty();
-    let shared = Arc::new(BatchShared {
-        from: Mailbox {
-            name: sender
-                .alias
-                .clone()
-                .or_else(|| (!sender_row.alias.is_empty()).then(|| sender_row.alias.clone())),
-            address: sender.address.to_string(),
-        },
-        reply_to,
-        tracking: has_html && account.is_some_and(|a| a.tracking),
-        unsubscribe,
-        links: settings.links.clone(),
-        signers,
-        domain_name: domain.name.clone(),
-        now,
-    });
-    let built = build_and_sign(shared, jobs).await?;
-    let mut messages = Vec::with_capacity(built.len());
-    for (job, body) in built {
-        match body {
-            Ok(body) => messages.push(BatchMessage {
-                message_id: job.message_id,
-                header_message_id: job.header_message_id,
-                subject: job.subject,
-                recipient: job.address.to_string(),
-                recipient_domain: job.address.domain().to_string(),
-                body,
-            }),
-            Err(e) => outcomes[job.index] = BatchOutcome::Skipped(e),
-        }
-    }
     Ok(PreparedBatch {
         outcomes,
         messages,
+        snapshot: snapshot_json,
         account_id,
         domain_id: domain.id,
         domain_name: domain.name.clone(),
@@ -908,12 +899,31 @@ pub async fn prepare_batch(
     })
 }
 
+/// Renders each recipient's data once to check it (a missing variable, a bad subject, a
+/// message too large to build), on the blocking pool in one part per core; per recipient,
+/// in order: its address and rendered subject, or why it cannot be sent.
+async fn check_renders(
+    snapshot: Arc<BatchSnapshot>,
+    recipients: Vec<BatchRecipient>,
+) -> Result<Vec<Result<(EmailAddress, String), SubmitError>>, SubmitError> {
+    in_parts(recipients, move |recipient| {
+        let (address, subject, html, text) = render_for(&snapshot, &recipient)?;
+        let size = html.as_ref().map_or(0, String::len) + text.as_ref().map_or(0, String::len);
+        if size > MAX_MESSAGE_BYTES {
+            return Err(SubmitError::ContentTooLarge);
+        }
+        Ok((address, subject))
+    })
+    .await
+}
+
 /// A recipient's address, and its subject, HTML and text rendered with its data.
 type Rendered = (EmailAddress, String, Option<String>, Option<String>);
 
+/// The snapshot's subject and bodies rendered with the recipient's data (the same at fan-out,
+/// to check, and at delivery, to build).
 fn render_for(
-    template: &sesame_store::templates::Template,
-    subject: &str,
+    snapshot: &BatchSnapshot,
     recipient: &BatchRecipient,
 ) -> Result<Rendered, SubmitError> {
     let address = EmailAddress::parse(&recipient.email)
@@ -928,86 +938,187 @@ fn render_for(
     let fill = |body: &str, escape: Escape| -> Result<String, SubmitError> {
         render::render(body, &values, escape).map_err(render_error)
     };
-    let subject = fill(subject, Escape::None)?;
+    let subject = fill(&snapshot.subject, Escape::None)?;
     check_subject(&subject)?;
-    let html = (!template.html.is_empty())
-        .then(|| fill(&template.html, Escape::Html))
+    let html = (!snapshot.html.is_empty())
+        .then(|| fill(&snapshot.html, Escape::Html))
         .transpose()?;
-    let text = (!template.text.is_empty())
-        .then(|| fill(&template.text, Escape::None))
+    let text = (!snapshot.text.is_empty())
+        .then(|| fill(&snapshot.text, Escape::None))
         .transpose()?;
     Ok((address, subject, html, text))
 }
 
-/// Builds and signs each job's message on the blocking pool, in one part per core; the
-/// results come back in the jobs' order.
-async fn build_and_sign(
-    shared: Arc<BatchShared>,
-    jobs: Vec<BatchJob>,
-) -> Result<Vec<(BatchJob, Result<Vec<u8>, SubmitError>)>, SubmitError> {
+/// Runs `work` over `items` on the blocking pool in one part per core; the results come
+/// back in the items' order.
+async fn in_parts<T, R, F>(items: Vec<T>, work: F) -> Result<Vec<R>, SubmitError>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> R + Send + Sync + 'static,
+{
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_part = jobs.len().div_ceil(cores).max(1);
-    let mut parts: Vec<Vec<BatchJob>> = Vec::new();
-    let mut jobs = jobs.into_iter().peekable();
-    while jobs.peek().is_some() {
-        parts.push(jobs.by_ref().take(per_part).collect());
+    let per_part = items.len().div_ceil(cores).max(1);
+    let work = Arc::new(work);
+    let mut items = items.into_iter().peekable();
+    let mut handles = Vec::new();
+    while items.peek().is_some() {
+        let part: Vec<T> = items.by_ref().take(per_part).collect();
+        let work = work.clone();
+        handles.push(tokio::task::spawn_blocking(move || {
+            part.into_iter().map(|item| work(item)).collect::<Vec<R>>()
+        }));
     }
-    let handles: Vec<_> = parts
-        .into_iter()
-        .map(|part| {
-            let shared = shared.clone();
-            tokio::task::spawn_blocking(move || {
-                part.into_iter()
-                    .map(|job| {
-                        let body = build_one(&shared, &job);
-                        (job, body)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut built = Vec::new();
+    let mut done = Vec::new();
     for handle in handles {
-        built.extend(
+        done.extend(
             handle
                 .await
                 .map_err(|e| SubmitError::Internal(e.to_string()))?,
         );
     }
-    Ok(built)
+    Ok(done)
 }
 
-/// One recipient's signed message (CPU work).
-fn build_one(shared: &BatchShared, job: &BatchJob) -> Result<Vec<u8>, SubmitError> {
+/// One batch task's message still to render, as the delivery worker leased it.
+#[derive(Debug, Clone)]
+pub struct RenderJob {
+    pub pending: sesame_store::queue::PendingRender,
+    pub recipient: String,
+}
+
+/// What every message rendered from one snapshot shares while it is built and signed.
+struct BatchShared {
+    snapshot: BatchSnapshot,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    links: Arc<LinkSettings>,
+    signers: Signers,
+}
+
+/// The delivery side of the batch door: renders, builds and DKIM-signs batch tasks'
+/// recipient copies from their tasks' frozen snapshots, on the blocking pool in one part
+/// per core (`build_one`: the same build and signature as every message). Per job, its
+/// message row and the signed bytes, or why it cannot be built: a `SubmitError::Store` is
+/// passing (try again later); any other error is final (the snapshot, the sender domain or
+/// its DKIM key is gone, the data no longer renders).
+pub async fn render_pending(
+    store: &Store,
+    settings: &SubmitSettings,
+    jobs: Vec<RenderJob>,
+) -> Vec<(i64, Result<Vec<u8>, SubmitError>)> {
+    let mut shared: HashMap<i64, Result<Arc<BatchShared>, String>> = HashMap::new();
+    let mut done: Vec<(i64, Result<Vec<u8>, SubmitError>)> = Vec::new();
+    let mut ready: Vec<(Arc<BatchShared>, RenderJob)> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let id = job.pending.render_id;
+        let entry = match shared.entry(id) {
+            std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                match shared_of(store, settings, id).await {
+                    Ok(s) => slot.insert(Ok(Arc::new(s))),
+                    // Passing: this job is tried again at a later lease.
+                    Err(SubmitError::Store(e)) => {
+                        done.push((job.pending.message_row, Err(SubmitError::Store(e))));
+                        continue;
+                    }
+                    Err(e) => slot.insert(Err(e.to_string())),
+                }
+            }
+        };
+        match entry {
+            Ok(s) => ready.push((s.clone(), job)),
+            Err(why) => done.push((
+                job.pending.message_row,
+                Err(SubmitError::InvalidField(why.clone())),
+            )),
+        }
+    }
+    match in_parts(ready, |(shared, job)| {
+        (job.pending.message_row, build_one(&shared, &job))
+    })
+    .await
+    {
+        Ok(built) => done.extend(built),
+        Err(e) => tracing::error!(error = %e, "rendering batch messages failed"),
+    }
+    done
+}
+
+/// Loads snapshot `id` and what signing needs: the sender domain (the same row, so a domain
+/// deleted and created again does not sign) and its parsed key(s).
+async fn shared_of(
+    store: &Store,
+    settings: &SubmitSettings,
+    id: i64,
+) -> Result<BatchShared, SubmitError> {
+    let text = store
+        .task_snapshot(id)
+        .await?
+        .ok_or_else(|| SubmitError::Internal(format!("the batch task's snapshot {id} is gone")))?;
+    let snapshot: BatchSnapshot = serde_json::from_str(&text)
+        .map_err(|e| SubmitError::Internal(format!("the batch task's snapshot {id}: {e}")))?;
+    let domain = store
+        .domain_by_name(&snapshot.domain_name)
+        .await?
+        .filter(|d| d.id == snapshot.domain_id)
+        .ok_or_else(|| {
+            SubmitError::Internal(format!(
+                "the sender domain {} was deleted",
+                snapshot.domain_name
+            ))
+        })?;
+    let signers = signers(store, settings, &domain).await?;
+    Ok(BatchShared {
+        from: Mailbox {
+            name: snapshot.from_name.clone(),
+            address: snapshot.from_address.clone(),
+        },
+        reply_to: reply_to_mailbox(snapshot.reply_to.as_deref())?,
+        links: settings.links.clone(),
+        signers,
+        snapshot,
+    })
+}
+
+/// One recipient's copy: rendered from the snapshot with its data, built (its tracking and
+/// unsubscribe links) and signed. CPU work.
+fn build_one(shared: &BatchShared, job: &RenderJob) -> Result<Vec<u8>, SubmitError> {
+    let snapshot = &shared.snapshot;
+    let recipient = BatchRecipient {
+        email: job.recipient.clone(),
+        template_data: job.pending.render_data.clone(),
+    };
+    let (address, subject, html, text) = render_for(snapshot, &recipient)?;
     let draft = Draft {
         from: shared.from.clone(),
-        to: vec![plain_mailbox(&job.address)],
+        to: vec![plain_mailbox(&address)],
         cc: Vec::new(),
         reply_to: shared.reply_to.clone(),
-        subject: job.subject.clone(),
-        html: job.html.clone(),
-        text: job.text.clone(),
+        subject,
+        html,
+        text,
         attachments: Vec::new(),
-        message_id: job.header_message_id.clone(),
-        date_unix: shared.now,
+        message_id: job.pending.header_message_id.clone(),
+        date_unix: job.pending.created_at,
         extra_headers: Vec::new(),
     };
-    let message = if shared.tracking || shared.unsubscribe > 0 {
-        let recipient = job.address.to_string();
+    let message = if snapshot.tracking || snapshot.unsubscribe > 0 {
+        let recipient = address.to_string();
         let links = RecipientLinks {
             signer: &shared.links.signer,
             base: &shared.links.public_url,
-            message_id: &job.message_id,
+            message_id: &job.pending.message_id,
             recipient: &recipient,
         };
-        personalised_copy(draft, shared.tracking, shared.unsubscribe, &links)?
+        personalised_copy(draft, snapshot.tracking, snapshot.unsubscribe, &links)?
     } else {
         sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?
     };
     if message.len() > MAX_MESSAGE_BYTES {
         return Err(SubmitError::ContentTooLarge);
     }
-    sign_now(&shared.signers, &shared.domain_name, &message)
+    sign_now(&shared.signers, &snapshot.domain_name, &message)
 }
 
 /// A message a client composed itself and sent whole (SMTP submission).

@@ -2,7 +2,9 @@
 //! (`receiver_details`, appended in one transaction of multi-row INSERTs), and batch tasks
 //! (`send_tasks`) with the state the scheduler keeps: status, when it runs next, and the
 //! cursor (the last list row fanned out) that makes a run resumable. Only the lease owner
-//! writes a task's progress. Knows nothing of rendering or sending.
+//! writes a task's progress. A chunk's messages are stored without bodies, pointing at the
+//! task's frozen snapshot (`task_snapshots`) and carrying the recipient's data; the delivery
+//! worker renders them (`queue`). Knows nothing of rendering or sending.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,8 +29,11 @@ pub mod task_status {
     pub const FINISHED: i64 = 10;
 }
 
-/// Rows bound per INSERT statement (6 parameters each; SQLite allows 32 766 per statement).
-const ROWS_PER_INSERT: usize = 500;
+/// Rows bound per INSERT statement (6 parameters each). Statements stay at a few hundred
+/// parameters: sqlx binds SQLite's `$N` parameters by name, and SQLite finds each name by
+/// scanning the statement's parameter list, so binding costs the square of the parameter
+/// count (5 500 parameters spent most of a 500-message chunk's commit there).
+const ROWS_PER_INSERT: usize = 100;
 
 /// A recipient list with its counts.
 #[derive(Debug, Clone, FromRow)]
@@ -621,23 +626,31 @@ impl Store {
     }
 }
 
-/// One message of a batch task's chunk: a single accepted recipient and its signed copy.
+/// One message of a batch task's chunk: a single accepted recipient, stored without a body
+/// ("to render"): the delivery worker renders, signs and stores it at its first attempt
+/// (`Store::pending_renders`, `Store::store_rendered`).
 #[derive(Debug, Clone)]
 pub struct ChunkMessage<'a> {
     /// The API MessageId.
     pub message_id: &'a str,
+    /// The RFC 5322 Message-ID the rendered message will carry, fixed now.
     pub header_message_id: &'a str,
+    /// The rendered subject (statuses and events show it).
     pub subject: &'a str,
     pub recipient: &'a str,
     pub recipient_domain: &'a str,
-    /// The signed message; the message row holds it (one recipient, so no delivery copy).
-    pub body: &'a [u8],
+    /// The recipient's TemplateData (the task's, overridden by its own), kept with the message
+    /// so that deleting the list later changes nothing.
+    pub render_data: &'a str,
 }
 
 /// A chunk of one task's messages, in list order, sharing the sender, the day and the caps.
 #[derive(Debug, Clone)]
 pub struct NewChunk<'a> {
     pub task_id: i64,
+    /// What rendering needs, frozen (opaque to the store): stored once per task while it
+    /// stays the same, and a new row when it changed (a template edited between chunks).
+    pub snapshot: &'a str,
     pub account_id: i64,
     pub domain_id: i64,
     pub from_address: &'a str,
@@ -664,10 +677,11 @@ pub enum ChunkCommit {
     LeaseLost,
 }
 
-/// Messages bound per multi-row INSERT (11 parameters each for a message).
-const MESSAGES_PER_INSERT: usize = 400;
+/// Messages bound per multi-row INSERT (11 parameters each for a message, 2 shared; see
+/// `ROWS_PER_INSERT` for why statements stay small).
+const MESSAGES_PER_INSERT: usize = 50;
 /// Addresses bound per look-up statement.
-const ADDRESSES_PER_LOOKUP: usize = 500;
+const ADDRESSES_PER_LOOKUP: usize = 200;
 
 /// `$first, $first+1, ...` for `n` parameters.
 fn placeholders(first: usize, n: usize) -> String {
@@ -735,19 +749,50 @@ impl Store {
                 }
             }
             let messages = &chunk.messages[..n_queued];
+            // The task's snapshot: the latest row when it is the same, else a new one.
+            let snapshot_id = if messages.is_empty() {
+                0
+            } else {
+                let found: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM task_snapshots WHERE task_id = $1 AND snapshot = $2 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(chunk.task_id)
+                .bind(chunk.snapshot)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match found {
+                    Some((id,)) => id,
+                    None => {
+                        let (id,): (i64,) = sqlx::query_as(
+                            "INSERT INTO task_snapshots (task_id, account_id, snapshot, created_at) \
+                             VALUES ($1, $2, $3, $4) RETURNING id",
+                        )
+                        .bind(chunk.task_id)
+                        .bind(chunk.account_id)
+                        .bind(chunk.snapshot)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        id
+                    }
+                }
+            };
             let mut rows: std::collections::HashMap<String, i64> =
                 std::collections::HashMap::with_capacity(messages.len());
             for part in messages.chunks(MESSAGES_PER_INSERT) {
+                // An empty body and the snapshot to render from.
                 let values = (0..part.len())
-                    .map(|i| format!("({})", placeholders(i * 11 + 1, 11)))
+                    .map(|i| format!("({}, $1, $2)", placeholders(i * 11 + 3, 11)))
                     .collect::<Vec<_>>()
                     .join(", ");
                 let sql = format!(
                     "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
-                     subject, template_id, trigger_type, body, created_at, stat_day) VALUES {values} \
-                     RETURNING id, message_id"
+                     subject, template_id, trigger_type, render_data, created_at, stat_day, body, render_id) \
+                     VALUES {values} RETURNING id, message_id"
                 );
-                let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+                let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql))
+                    .bind(Vec::<u8>::new())
+                    .bind(snapshot_id);
                 for m in part {
                     query = query
                         .bind(chunk.account_id)
@@ -758,7 +803,7 @@ impl Store {
                         .bind(m.subject)
                         .bind(chunk.template_id)
                         .bind(chunk.trigger_type)
-                        .bind(m.body)
+                        .bind(m.render_data)
                         .bind(now)
                         .bind(chunk.day);
                 }

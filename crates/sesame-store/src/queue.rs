@@ -68,6 +68,9 @@ pub struct LeasedDelivery {
     pub created_at: i64,
     /// The delivery has its own copy of the message (`delivery_body`).
     pub own_body: bool,
+    /// The message (a batch task's recipient copy) is still to be rendered and signed from
+    /// its task's snapshot (`pending_renders`, then `store_rendered`).
+    pub to_render: bool,
     /// The API MessageId, for log lines an operator can follow.
     pub message_id: String,
 }
@@ -82,6 +85,12 @@ pub enum Attempt {
     Deferred {
         reason: String,
         retry_at: i64,
+    },
+    /// Never sent: the message could not be built at its first attempt (a batch task's copy
+    /// whose domain or DKIM key is gone). Final: the status shows dropped (2), the event is
+    /// `dropped`, and it counts as bounced (not delivered).
+    Unsendable {
+        reason: String,
     },
     /// Final refusal by the remote side (5xx); `hard` when the address is bad.
     Bounced {
@@ -135,7 +144,26 @@ pub struct StatusQuery<'a> {
 
 const LEASE_COLUMNS: &str = "id, message_row, account_id, recipient, recipient_domain, \
      n_attempts, created_at, body IS NOT NULL AS own_body, \
+     (SELECT m.render_id IS NOT NULL FROM messages m WHERE m.id = message_row) AS to_render, \
      (SELECT m.message_id FROM messages m WHERE m.id = message_row) AS message_id";
+
+/// A message still to be rendered: what its row says (`Store::pending_renders`).
+#[derive(Debug, Clone, FromRow)]
+pub struct PendingRender {
+    pub message_row: i64,
+    pub message_id: String,
+    pub header_message_id: String,
+    /// The `task_snapshots` row to render from.
+    pub render_id: i64,
+    /// The recipient's merged TemplateData.
+    pub render_data: String,
+    /// When it was fanned out: the message's Date.
+    pub created_at: i64,
+}
+
+/// Messages whose bodies are stored per multi-row UPDATE (2 parameters each; few, as binding
+/// SQLite parameters costs the square of their count, see `bulk::ROWS_PER_INSERT`).
+const BODIES_PER_UPDATE: usize = 100;
 
 impl Store {
     /// Stores a message and its deliveries in one transaction; returns the message row id.
@@ -305,6 +333,71 @@ impl Store {
         Ok(row.map(|(body,)| body))
     }
 
+    /// Of `message_rows`, those still to be rendered, with what rendering them needs. A row
+    /// rendered meanwhile (by an earlier lease that stored its bytes) is not returned: its
+    /// stored body is sent.
+    pub async fn pending_renders(&self, message_rows: &[i64]) -> Result<Vec<PendingRender>> {
+        let mut found = Vec::with_capacity(message_rows.len());
+        for part in message_rows.chunks(BODIES_PER_UPDATE) {
+            let list = (1..=part.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT id AS message_row, message_id, header_message_id, render_id, \
+                 COALESCE(render_data, '') AS render_data, created_at \
+                 FROM messages WHERE render_id IS NOT NULL AND id IN ({list})"
+            );
+            let rows: Vec<PendingRender> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for id in part {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await
+            })?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    /// A batch task's frozen snapshot (`task_snapshots.snapshot`), if it still exists.
+    pub async fn task_snapshot(&self, id: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT snapshot FROM task_snapshots WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|(s,)| s))
+    }
+
+    /// Stores rendered, signed bodies of messages still to be rendered and marks them
+    /// rendered, in one statement per 200 messages (`UPDATE .. FROM (VALUES ..)`). Returns
+    /// the rows it stored; a row missing from the answer was rendered and stored by someone
+    /// else first, and its stored body (`message_body`) is the one to send.
+    pub async fn store_rendered(&self, bodies: &[(i64, Vec<u8>)]) -> Result<Vec<i64>> {
+        let mut stored = Vec::with_capacity(bodies.len());
+        for part in bodies.chunks(BODIES_PER_UPDATE) {
+            let values = (0..part.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE messages SET body = v.column2, render_id = NULL FROM (VALUES {values}) AS v \
+                 WHERE messages.id = v.column1 AND messages.render_id IS NOT NULL RETURNING messages.id"
+            );
+            let rows: Vec<(i64,)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for (id, body) in part {
+                    query = query.bind(*id).bind(body.as_slice());
+                }
+                query.fetch_all(pool).await
+            })?;
+            stored.extend(rows.into_iter().map(|(id,)| id));
+        }
+        Ok(stored)
+    }
+
     /// A delivery's own copy of its message, if it has one.
     pub async fn delivery_body(&self, delivery_id: i64) -> Result<Option<Vec<u8>>> {
         let row: Option<(Option<Vec<u8>>,)> = on_pool!(self, pool => {
@@ -338,6 +431,9 @@ impl Store {
             ),
             Attempt::Bounced { reason, .. } | Attempt::Expired { reason } => {
                 (deliver_status::BOUNCED, reason.as_str(), None, None)
+            }
+            Attempt::Unsendable { reason } => {
+                (deliver_status::DROPPED, reason.as_str(), None, None)
             }
         };
         let message: String = message.chars().take(1000).collect();
@@ -379,7 +475,7 @@ impl Store {
                     EventKind::Bounce,
                     StatDelta { bounced: 1, ..StatDelta::default() },
                 ),
-                Attempt::Expired { .. } => (
+                Attempt::Expired { .. } | Attempt::Unsendable { .. } => (
                     EventKind::Dropped,
                     StatDelta { bounced: 1, ..StatDelta::default() },
                 ),

@@ -81,14 +81,14 @@ async fn fixture(store: &Store, n: usize) -> Fixture {
     }
 }
 
-/// Owned messages for recipients `from..to` of the list.
-fn messages(from: usize, to: usize) -> Vec<(String, String, Vec<u8>)> {
+/// Owned messages for recipients `from..to` of the list: MessageId, recipient, its data.
+fn messages(from: usize, to: usize) -> Vec<(String, String, String)> {
     (from..to)
         .map(|i| {
             (
                 format!("qcloudses-30-1-date-x-{i}"),
                 format!("u{i}@dest.test"),
-                format!("signed copy {i}").into_bytes(),
+                format!(r#"{{"n":"{i}"}}"#),
             )
         })
         .collect()
@@ -96,11 +96,12 @@ fn messages(from: usize, to: usize) -> Vec<(String, String, Vec<u8>)> {
 
 fn chunk<'a>(
     f: &Fixture,
-    owned: &'a [(String, String, Vec<u8>)],
+    owned: &'a [(String, String, String)],
     account_cap: Option<i64>,
 ) -> NewChunk<'a> {
     NewChunk {
         task_id: f.task,
+        snapshot: r#"{"template":"A"}"#,
         account_id: f.account,
         domain_id: f.domain,
         from_address: "noreply@news.example.test",
@@ -111,13 +112,13 @@ fn chunk<'a>(
         domain_cap: Some(1_000_000),
         messages: owned
             .iter()
-            .map(|(message_id, recipient, body)| ChunkMessage {
+            .map(|(message_id, recipient, data)| ChunkMessage {
                 message_id,
                 header_message_id: message_id,
                 subject: "s",
                 recipient,
                 recipient_domain: "dest.test",
-                body,
+                render_data: data,
             })
             .collect(),
     }
@@ -209,14 +210,59 @@ async fn chunk_story(store: &Store) {
         .find(|d| d.recipient == "u0@dest.test")
         .unwrap();
     assert!(!first.own_body);
+    // Stored without a body, to render from the task's snapshot with the recipient's data.
+    assert!(leased.iter().all(|d| d.to_render));
     assert_eq!(
-        store
-            .message_body(first.message_row)
-            .await
-            .unwrap()
-            .unwrap(),
-        b"signed copy 0"
+        store.message_body(first.message_row).await.unwrap(),
+        Some(Vec::new())
     );
+    let rows: Vec<i64> = leased.iter().map(|d| d.message_row).collect();
+    let pending = store.pending_renders(&rows).await.unwrap();
+    assert_eq!(pending.len(), 10);
+    let p0 = pending
+        .iter()
+        .find(|p| p.message_row == first.message_row)
+        .unwrap();
+    assert_eq!(p0.render_data, r#"{"n":"0"}"#);
+    assert_eq!(p0.header_message_id, "qcloudses-30-1-date-x-0");
+    assert_eq!(p0.created_at, NOW);
+    assert_eq!(
+        store.task_snapshot(p0.render_id).await.unwrap().as_deref(),
+        Some(r#"{"template":"A"}"#)
+    );
+    assert!(pending.iter().all(|p| p.render_id == p0.render_id));
+    // Retention never touches a message still to render: it is queued.
+    assert_eq!(store.purge_bodies(NOW + 86_400, 100).await.unwrap(), 0);
+    assert_eq!(store.purge_messages(NOW + 86_400, 100).await.unwrap(), 0);
+    // The first to store its rendering wins; a second store changes nothing.
+    let bodies: Vec<(i64, Vec<u8>)> = pending
+        .iter()
+        .take(4)
+        .map(|p| {
+            (
+                p.message_row,
+                format!("signed {}", p.message_id).into_bytes(),
+            )
+        })
+        .collect();
+    let mut stored = store.store_rendered(&bodies).await.unwrap();
+    stored.sort();
+    let mut want: Vec<i64> = bodies.iter().map(|(id, _)| *id).collect();
+    want.sort();
+    assert_eq!(stored, want);
+    let again: Vec<(i64, Vec<u8>)> = bodies
+        .iter()
+        .map(|(id, _)| (*id, b"other bytes".to_vec()))
+        .collect();
+    assert!(store.store_rendered(&again).await.unwrap().is_empty());
+    assert_eq!(
+        store.message_body(bodies[0].0).await.unwrap().unwrap(),
+        bodies[0].1
+    );
+    assert_eq!(store.pending_renders(&rows).await.unwrap().len(), 6);
+    store.release_leases("w").await.unwrap();
+    let leased = store.lease_due("w", NOW, NOW + 20, 100).await.unwrap();
+    assert_eq!(leased.iter().filter(|d| d.to_render).count(), 6);
     store.release_leases("w").await.unwrap();
 
     // The account's cap (25) takes only 15 more of the next 20: those are committed, the
@@ -257,7 +303,15 @@ async fn chunk_story(store: &Store) {
             .len(),
         25
     );
+    // The same snapshot again: the task's one row is reused.
     store.release_leases("w").await.unwrap();
+    let leased = store.lease_due("w2", NOW, NOW + 20, 100).await.unwrap();
+    let rows: Vec<i64> = leased.iter().map(|d| d.message_row).collect();
+    let pending = store.pending_renders(&rows).await.unwrap();
+    assert_eq!(pending.len(), 6 + 15);
+    assert!(pending.iter().all(|p| p.render_id == p0.render_id));
+    store.release_leases("w").await.unwrap();
+    store.release_leases("w2").await.unwrap();
 
     // No room at all: nothing is queued, but the progress (recipients skipped before the
     // first that needed room) is still saved.

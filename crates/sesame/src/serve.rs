@@ -40,7 +40,12 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         dns.clone(),
         queue_wakeup.clone(),
     ));
-    let worker = delivery_worker(&config, store.clone(), queue_wakeup.clone())?;
+    let worker = delivery_worker(
+        &config,
+        store.clone(),
+        app.submit_settings.clone(),
+        queue_wakeup.clone(),
+    )?;
     let scheduler = sesame_engine::bulk::Scheduler::new(
         store.clone(),
         app.submit_settings.clone(),
@@ -161,6 +166,7 @@ async fn bind(
 fn delivery_worker(
     config: &Config,
     store: sesame_store::Store,
+    submit: sesame_engine::submit::SubmitSettings,
     wakeup: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<Worker> {
     let resolver = MxResolver::new(&config.dns.nameservers)
@@ -179,7 +185,10 @@ fn delivery_worker(
         concurrency: 32,
         return_path_domain: config.sending.return_path_domain.clone(),
     };
-    Ok(Worker::new(store, resolver, delivery, settings, wakeup))
+    // Batch tasks' copies are rendered and signed by the worker (same keys and links).
+    Ok(Worker::new(
+        store, resolver, delivery, settings, submit, wakeup,
+    ))
 }
 
 /// Waits for SIGTERM, SIGINT, or an internal failure that cancelled `cancel`.

@@ -1,0 +1,334 @@
+//! Batch tasks' copies are rendered at delivery time: the scheduler fans a task out into the
+//! queue without building or signing anything, and the delivery worker renders each copy
+//! from the task's snapshot frozen at fan-out (a template edited afterwards changes nothing),
+//! signs it, stores it before sending, and records a copy whose sender domain is gone as
+//! dropped instead of retrying it. On SQLite, against a recording SMTP relay on loopback.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sesame_engine::bulk::{BulkSettings, Scheduler, Turn};
+use sesame_engine::delivery::{DeliveryConfig, MxResolver};
+use sesame_engine::queue::{QueueSettings, Worker};
+use sesame_engine::submit::{LinkSettings, MailRate, SubmitSettings};
+use sesame_store::bulk::{NewDetail, NewTask};
+use sesame_store::domains::NewDkimKey;
+use sesame_store::queue::StatusQuery;
+use sesame_store::{ServerKey, Store};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A relay that accepts everything and keeps each message's data (dot-unstuffed).
+async fn relay() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = got.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read);
+                write.write_all(b"220 relay\r\n").await.unwrap();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 relay\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go on\r\n").await.unwrap();
+                            let mut data = String::new();
+                            loop {
+                                line.clear();
+                                lines.read_line(&mut line).await.unwrap();
+                                if line == ".\r\n" {
+                                    break;
+                                }
+                                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                            }
+                            kept.lock().unwrap().push(data);
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (address, got)
+}
+
+struct World {
+    store: Store,
+    account: i64,
+    domain: i64,
+    sender: &'static str,
+    template: i64,
+    settings: SubmitSettings,
+}
+
+async fn world(dir: &std::path::Path) -> World {
+    let url = format!("sqlite://{}/sesame.db", dir.display());
+    let store = Store::open(&url, ServerKey::from_bytes(&[3; 32]))
+        .await
+        .unwrap();
+    let now = sesame_core::time::now_unix();
+    let account = store.create_account("bulk", now).await.unwrap().account_id;
+    let key = sesame_mail::dkim::generate_rsa(1024).unwrap();
+    let domain = store
+        .create_domain(
+            account,
+            "news.example.test",
+            0,
+            "[]",
+            &[NewDkimKey {
+                bits: 1024,
+                private_key: &key.private_key,
+                public_key: &key.public_key,
+            }],
+            now,
+        )
+        .await
+        .unwrap()
+        .id;
+    store
+        .save_domain_check(domain, true, "{}", now)
+        .await
+        .unwrap();
+    store.set_reputation_level(domain, 5).await.unwrap();
+    let sender = "noreply@news.example.test";
+    store
+        .create_sender(account, domain, sender, "News", now)
+        .await
+        .unwrap();
+    let template = store
+        .create_template(
+            account,
+            "t",
+            "<p>Hello {{name}}, <a href=\"https://shop.example.test/a\">see</a></p>",
+            "Hello {{name}}",
+            0,
+            now,
+        )
+        .await
+        .unwrap()
+        .id;
+    let settings = SubmitSettings {
+        dkim_selector: "sesame".into(),
+        time_zone: jiff::tz::TimeZone::UTC,
+        keys: Default::default(),
+        mail_rate: Arc::new(MailRate::new(0)),
+        links: Arc::new(LinkSettings::new(&store, "http://127.0.0.1:9")),
+    };
+    World {
+        store,
+        account,
+        domain,
+        sender,
+        template,
+        settings,
+    }
+}
+
+/// A task over a new list of `names` (recipient `<name>@dest.test`, data `{"name": name}`),
+/// fanned out by one scheduler turn.
+async fn fan_out(w: &World, names: &[&str]) {
+    let now = sesame_core::time::now_unix();
+    let list = w
+        .store
+        .create_receiver(w.account, &format!("l{}", names[0]), "", now)
+        .await
+        .unwrap();
+    let rows: Vec<NewDetail> = names
+        .iter()
+        .map(|n| NewDetail {
+            email: format!("{n}@dest.test"),
+            template_data: Some(format!(r#"{{"name":"{n}"}}"#)),
+            status: 1,
+            reason: String::new(),
+        })
+        .collect();
+    w.store
+        .append_receiver_details(w.account, list, &rows, None, 50_000, now)
+        .await
+        .unwrap();
+    let task = w
+        .store
+        .create_task(
+            &NewTask {
+                account_id: w.account,
+                from_address: w.sender,
+                receiver_id: list,
+                receivers_name: "l",
+                subject: "Hi {{name}}",
+                template_id: Some(w.template),
+                template_data: "{}",
+                reply_to: None,
+                unsubscribe: Some(1),
+                ad_location: 0,
+                task_type: 1,
+                begin_at: None,
+                interval_hours: 0,
+                term_cycle: 0,
+                next_run_at: now,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let scheduler = Scheduler::new(
+        w.store.clone(),
+        w.settings.clone(),
+        BulkSettings {
+            tick: Duration::from_secs(1),
+            cycle_unit: Duration::from_secs(3600),
+            chunk: 500,
+            mail_rate: 0,
+        },
+        Arc::default(),
+        Arc::default(),
+    );
+    let turn = scheduler
+        .turn(task, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(turn, Turn::Chunk);
+}
+
+fn worker(w: &World, relay: SocketAddr) -> Worker {
+    let resolver = MxResolver::with_timeout(
+        &[SocketAddr::from((Ipv4Addr::LOCALHOST, 9))],
+        Duration::from_millis(200),
+    )
+    .unwrap();
+    Worker::new(
+        w.store.clone(),
+        resolver,
+        DeliveryConfig {
+            helo_name: "sesame.test".into(),
+            port: 25,
+            relay: Some(relay),
+            connect_timeout: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(5),
+        },
+        QueueSettings {
+            retry_schedule: vec![Duration::from_secs(60)],
+            max_queue_lifetime: Duration::from_secs(3600),
+            lease: Duration::from_secs(20),
+            batch: 100,
+            concurrency: 4,
+            return_path_domain: "bounces.example.test".into(),
+        },
+        w.settings.clone(),
+        Arc::default(),
+    )
+}
+
+/// (recipient, DeliverStatus, DeliverMessage) of every delivery of the account.
+async fn statuses(w: &World) -> Vec<(String, i64, String)> {
+    let mut rows: Vec<_> = w
+        .store
+        .delivery_statuses(&StatusQuery {
+            account_id: w.account,
+            from: 0,
+            until: i64::MAX,
+            message_id: None,
+            recipient: None,
+            offset: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.recipient, d.deliver_status, d.deliver_message))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_copies_render_at_delivery_from_the_frozen_snapshot() {
+    let dir = std::env::temp_dir().join(format!("sesame-bulk-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = world(&dir).await;
+    let (address, got) = relay().await;
+
+    // Fanned out: queued, nothing built yet.
+    fan_out(&w, &["ann", "bob"]).await;
+    assert!(statuses(&w).await.iter().all(|(_, status, _)| *status == 0));
+    // The template changes after the fan-out: the queued copies keep the old one.
+    w.store
+        .update_template(
+            w.account,
+            w.template,
+            "t",
+            "<p>CHANGED</p>",
+            "CHANGED",
+            0,
+            sesame_core::time::now_unix(),
+        )
+        .await
+        .unwrap();
+    let worker = worker(&w, address);
+    assert_eq!(worker.run_once().await.unwrap(), 2);
+    let sent = got.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    for name in ["ann", "bob"] {
+        let copy = sent
+            .iter()
+            .find(|m| m.contains(&format!("To: <{name}@dest.test>")))
+            .unwrap_or_else(|| panic!("no copy for {name}: {sent:?}"));
+        assert!(copy.starts_with("DKIM-Signature:"), "{copy}");
+        assert!(copy.contains(&format!("Subject: Hi {name}")), "{copy}");
+        assert!(copy.contains(&format!("Hello {name}")), "{copy}");
+        assert!(!copy.contains("CHANGED"), "{copy}");
+        // Its own tracked link and unsubscribe headers, as at fan-out before.
+        assert!(copy.contains("http://127.0.0.1:9/t/c/"), "{copy}");
+        assert!(
+            copy.contains("List-Unsubscribe: <http://127.0.0.1:9/u/"),
+            "{copy}"
+        );
+    }
+    assert!(statuses(&w).await.iter().all(|(_, status, _)| *status == 1));
+
+    // A copy whose sender domain is deleted before its first attempt cannot be signed: it
+    // is recorded dropped with the reason, not retried and not sent.
+    fan_out(&w, &["cat"]).await;
+    assert!(w.store.delete_sender(w.account, w.sender).await.unwrap());
+    assert!(
+        w.store
+            .delete_domain(w.account, "news.example.test")
+            .await
+            .unwrap()
+    );
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    assert_eq!(got.lock().unwrap().len(), 2);
+    let cat = statuses(&w)
+        .await
+        .into_iter()
+        .find(|(r, ..)| r == "cat@dest.test")
+        .unwrap();
+    assert_eq!(cat.1, 2, "{cat:?}");
+    assert!(
+        cat.2
+            .starts_with("not sent: the message could not be built: "),
+        "{cat:?}"
+    );
+    assert!(cat.2.contains("news.example.test"), "{cat:?}");
+    assert_eq!(worker.run_once().await.unwrap(), 0);
+    let _ = w.domain;
+    w.store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
