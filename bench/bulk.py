@@ -171,7 +171,7 @@ def run(args) -> dict:
         del rows
 
         cpu0 = proc_cpu(pid)
-        t0 = time.monotonic()
+        t0 = fan_t0 = time.monotonic()
         task_id = call(client, "BatchSendEmail", {
             "FromEmailAddress": sender, "ReceiverId": rid, "Subject": "Hello {{name}}", "TaskType": 1,
             "Template": {"TemplateID": tid, "TemplateData": json.dumps({"name": "there", "code": "none"})}})["TaskId"]
@@ -200,6 +200,9 @@ def run(args) -> dict:
             res["all_delivered"] = sink.wait_count(n, stall_timeout=60, hard_timeout=args.timeout * 20)
             res["delivered"] = sink.count
             res["delivery_after_fanout_s"] = time.monotonic() - d0
+            # Bulk copies are rendered and signed at delivery: the whole task, call to sink.
+            res["delivered_total_s"] = time.monotonic() - fan_t0
+            res["delivery_cpu_s"] = proc_cpu(pid) - cpu0
         return res
     finally:
         srv.stop()
@@ -222,7 +225,8 @@ def report(res: dict) -> None:
     print(f"  server peak memory (VmHWM): {res['peak_rss_mb']:.1f} MB "
           f"(after the upload: {res['hwm_after_upload_mb']:.1f} MB; sampled VmRSS peak {res['sampled_rss_mb']:.1f} MB)")
     if "delivered" in res:
-        print(f"  delivered at the sink: {res['delivered']:,} ({res['delivery_after_fanout_s']:.1f} s after the fan-out)")
+        print(f"  delivered at the sink: {res['delivered']:,} ({res['delivery_after_fanout_s']:.1f} s after the fan-out, "
+              f"{res['delivered_total_s']:.1f} s after BatchSendEmail; server CPU {res['delivery_cpu_s']:.1f} s)")
     ok = res["task"]["SendCount"] == n and res["queued_in_db"] == n
     print(f"  goals: fan-out < 5 s: {'met' if ok and res['fanout_s'] < 5 else 'NOT met'}; "
           f"peak < 200 MB: {'met' if res['peak_rss_mb'] < 200 else 'NOT met'}")
