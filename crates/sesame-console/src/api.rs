@@ -234,9 +234,9 @@ pub async fn sign_in(State(console): State<Arc<Console>>, request: Request) -> R
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     // argon2 costs tens of milliseconds of CPU: off the async threads.
     let matches = tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => auth::verify_password(&hash, &password),
+        Some(hash) => sesame_engine::credentials::verify_password(&hash, &password),
         None => {
-            auth::verify_nothing(&password);
+            sesame_engine::credentials::verify_nothing(&password);
             false
         }
     })

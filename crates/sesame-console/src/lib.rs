@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// Everything the console's handlers share.
 pub struct Console {
     pub app: Arc<App>,
-    pub throttle: auth::Throttle,
+    pub throttle: sesame_engine::credentials::Throttle,
     /// Whether cookies get `Secure` (the API's public URL is https).
     pub secure_cookies: bool,
 }
@@ -35,7 +35,7 @@ impl Console {
             .starts_with("https://");
         Console {
             app,
-            throttle: auth::Throttle::default(),
+            throttle: auth::throttle(),
             secure_cookies,
         }
     }

@@ -43,7 +43,7 @@ pub struct Service {
     pub tls: TlsAcceptor,
     pub submit: SubmitSettings,
     pub inbound: InboundSettings,
-    pub throttle: auth::Throttle,
+    pub throttle: sesame_engine::credentials::Throttle,
     /// Rung when a message is queued, so the delivery worker starts at once.
     pub queue_wakeup: Arc<Notify>,
 }

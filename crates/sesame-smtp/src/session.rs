@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sesame_core::EmailAddress;
+use sesame_engine::credentials;
 use sesame_engine::inbound::Processed;
 use sesame_engine::submit::{self, MAX_SMTP_MESSAGE_BYTES, RawSubmission};
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Request};
@@ -341,6 +342,7 @@ impl Session {
             }
             Ok(None) => {
                 throttle.record_failure(self.peer.ip(), user, now);
+                sesame_core::metrics::get().smtp_auth_failures.inc();
                 self.auth_failures += 1;
                 tracing::info!(peer = %self.peer, "SMTP AUTH failed");
                 self.conn
@@ -379,10 +381,10 @@ impl Session {
         let known = sender.and_then(|s| s.smtp_password.map(|hash| (s.account_id, hash)));
         let account = tokio::task::spawn_blocking(move || match known {
             Some((account_id, hash)) => {
-                auth::verify_password(&hash, &password).then_some(account_id)
+                credentials::verify_password(&hash, &password).then_some(account_id)
             }
             None => {
-                auth::verify_nothing(&password);
+                credentials::verify_nothing(&password);
                 None
             }
         })

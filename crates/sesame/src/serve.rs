@@ -76,7 +76,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
             &store,
             &config.sending.return_path_domain,
         ),
-        throttle: sesame_smtp::auth::Throttle::default(),
+        throttle: sesame_smtp::auth::throttle(),
         queue_wakeup,
     });
 

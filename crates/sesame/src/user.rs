@@ -70,11 +70,12 @@ pub async fn main(command: UserCommand, config: &ConfigArg) -> anyhow::Result<()
     } else {
         (auth::generate_password(), true)
     };
-    let hash =
-        tokio::task::spawn_blocking(move || auth::hash_password(&password).map(|h| (h, password)))
-            .await
-            .context("hashing the password")?
-            .map_err(anyhow::Error::msg)?;
+    let hash = tokio::task::spawn_blocking(move || {
+        sesame_engine::credentials::hash_password(&password).map(|h| (h, password))
+    })
+    .await
+    .context("hashing the password")?
+    .map_err(anyhow::Error::msg)?;
     let (hash, password) = hash;
 
     let config = load_config(config)?;

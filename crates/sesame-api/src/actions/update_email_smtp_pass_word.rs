@@ -1,12 +1,9 @@
 //! UpdateEmailSmtpPassWord: sets or replaces a sender's SMTP password, stored only as an
 //! argon2 hash. The password never reaches a log.
 
-use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
 use serde::Deserialize;
 use serde_json::Value;
+use sesame_engine::credentials;
 
 use super::create_email_address::parse_sender_address;
 use super::delete_email_address::no_such_sender;
@@ -40,18 +37,10 @@ pub(crate) async fn handle(app: &App, caller: &Caller, params: Value) -> Result<
     let current = sender.smtp_password.clone();
     // Argon2 costs tens of milliseconds of CPU: keep it off the async threads.
     let hashed = tokio::task::spawn_blocking(move || {
-        if let Some(current) = current
-            && let Ok(parsed) = PasswordHash::new(&current)
-            && Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        {
+        if current.is_some_and(|current| credentials::verify_password(&current, &password)) {
             return Ok(None);
         }
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| Some(h.to_string()))
+        credentials::hash_password(&password).map(Some)
     })
     .await
     .map_err(|e| internal(&e))?
