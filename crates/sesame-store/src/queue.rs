@@ -590,27 +590,49 @@ impl Store {
         Ok(n)
     }
 
-    /// One page of an account's delivery statuses, by request time then recipient.
+    /// One page of an account's delivery statuses, by request time then recipient. Only the
+    /// filters given reach the SQL, so a MessageId goes through its unique index and a
+    /// recipient through `deliveries_recipient` rather than a scan of the account's day.
     pub async fn delivery_statuses(&self, query: &StatusQuery<'_>) -> Result<Vec<DeliveryStatus>> {
+        let message_id = query.message_id.filter(|m| !m.is_empty());
+        let recipient = query.recipient.filter(|r| !r.is_empty());
+        // With a MessageId the unary `+` keeps SQLite's planner off `deliveries_account` (a
+        // scan of the whole day): the message's own rows come through `deliveries_message`.
+        let plus = if message_id.is_some() { "+" } else { "" };
+        let mut sql = format!(
+            "SELECT m.message_id, d.recipient, m.from_address, d.send_status, d.deliver_status, \
+             d.deliver_message, d.created_at, d.delivered_at, d.complained, d.opened, d.clicked, \
+             d.unsubscribed \
+             FROM deliveries d JOIN messages m ON m.id = d.message_row \
+             WHERE {plus}d.account_id = $1 AND {plus}d.created_at >= $2 AND {plus}d.created_at < $3",
+        );
+        let mut n = 3;
+        for (present, condition) in [
+            (message_id.is_some(), "m.message_id"),
+            (recipient.is_some(), "d.recipient"),
+        ] {
+            if present {
+                n += 1;
+                sql.push_str(&format!(" AND {condition} = ${n}"));
+            }
+        }
+        sql.push_str(&format!(
+            " ORDER BY d.created_at, d.id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        ));
         let rows = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT m.message_id, d.recipient, m.from_address, d.send_status, d.deliver_status, \
-                 d.deliver_message, d.created_at, d.delivered_at, d.complained, d.opened, d.clicked, \
-                 d.unsubscribed \
-                 FROM deliveries d JOIN messages m ON m.id = d.message_row \
-                 WHERE d.account_id = $1 AND d.created_at >= $2 AND d.created_at < $3 \
-                 AND ($4 = '' OR m.message_id = $4) AND ($5 = '' OR d.recipient = $5) \
-                 ORDER BY d.created_at, d.id LIMIT $6 OFFSET $7",
-            )
-            .bind(query.account_id)
-            .bind(query.from)
-            .bind(query.until)
-            .bind(query.message_id.unwrap_or(""))
-            .bind(query.recipient.unwrap_or(""))
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(pool)
-            .await
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(query.account_id)
+                .bind(query.from)
+                .bind(query.until);
+            if let Some(message_id) = message_id {
+                q = q.bind(message_id);
+            }
+            if let Some(recipient) = recipient {
+                q = q.bind(recipient);
+            }
+            q.bind(query.limit).bind(query.offset).fetch_all(pool).await
         })?;
         Ok(rows)
     }
