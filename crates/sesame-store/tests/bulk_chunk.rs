@@ -4,9 +4,11 @@
 //! frequency) answer for many addresses at once. Runs on SQLite always, and on PostgreSQL
 //! too when `SESAME_TEST_DATABASE_URL` names a server (in a fresh database).
 
+mod common;
+
+use sesame_store::Store;
 use sesame_store::bulk::{ChunkCommit, ChunkMessage, NewChunk, NewDetail, NewTask, Task};
 use sesame_store::domains::NewDkimKey;
-use sesame_store::{ServerKey, Store};
 
 const NOW: i64 = 1_700_000_000;
 const DAY: i64 = 1_699_920_000;
@@ -423,44 +425,15 @@ async fn chunk_story(store: &Store) {
 
 #[tokio::test]
 async fn chunk_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/sesame.db", dir.path().display());
-    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
-    chunk_story(&store).await;
-    store.close().await;
+    let t = common::sqlite().await;
+    chunk_story(&t.store).await;
+    t.finish().await;
 }
 
 #[tokio::test]
 async fn chunk_on_postgres() {
-    let Ok(base) = std::env::var("SESAME_TEST_DATABASE_URL") else {
-        eprintln!("SESAME_TEST_DATABASE_URL not set: PostgreSQL chunk story skipped");
-        return;
-    };
-    let name = format!("sesame_chunk_{}", std::process::id());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("SESAME_TEST_DATABASE_URL has no database part"),
-    };
-    let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
-    chunk_story(&store).await;
-    store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    if let Some(t) = common::postgres("chunk").await {
+        chunk_story(&t.store).await;
+        t.finish().await;
+    }
 }
