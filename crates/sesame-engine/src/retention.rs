@@ -46,7 +46,11 @@ pub async fn purge_once(
         messages: drain(cancel, "messages", batch, || {
             store.purge_messages(before(settings.messages), batch)
         })
-        .await?,
+        .await?
+            + drain(cancel, "snapshots", batch, || {
+                store.purge_snapshots(before(settings.messages), batch)
+            })
+            .await?,
         events: drain(cancel, "events", batch, || {
             store.purge_events(before(settings.events), batch)
         })

@@ -166,6 +166,28 @@ impl Store {
         Ok(n)
     }
 
+    /// Deletes up to `limit` frozen batch-task snapshots made before `before` that nothing
+    /// needs any more: no message still renders from them and their task is over (finished
+    /// or stopped with an error) or gone. A running or cyclic task keeps its snapshot, which
+    /// its next chunk may reuse.
+    pub async fn purge_snapshots(&self, before: i64, limit: u32) -> Result<u64> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "DELETE FROM task_snapshots WHERE id IN (SELECT s.id FROM task_snapshots s \
+             WHERE s.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.render_id = s.id) \
+             AND NOT EXISTS (SELECT 1 FROM send_tasks t WHERE t.id = s.task_id AND t.status NOT IN ($2, $3)) \
+             ORDER BY s.id LIMIT $4)",
+        )
+        .bind(before)
+        .bind(crate::bulk::task_status::ERROR)
+        .bind(crate::bulk::task_status::FINISHED)
+        .bind(i64::from(limit))
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(n)
+    }
+
     /// Deletes black-list entries that expired before `now` (they no longer refuse mail).
     pub async fn purge_expired_black_list(&self, now: i64, limit: u32) -> Result<u64> {
         let n = on_pool!(self, pool => sqlx::query(

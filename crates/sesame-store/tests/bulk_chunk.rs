@@ -421,6 +421,38 @@ async fn chunk_story(store: &Store) {
             .unwrap()
             .is_empty()
     );
+
+    // Retention keeps the task's snapshot while a copy still renders from it or the task
+    // may run again; once every copy is rendered and the task is over, it goes.
+    let later = NOW + 40 * 86_400;
+    assert_eq!(store.purge_snapshots(later, 100).await.unwrap(), 0);
+    store.release_leases("w").await.unwrap();
+    let leased = store.lease_due("w", NOW, NOW + 20, 100).await.unwrap();
+    let rows: Vec<i64> = leased.iter().map(|d| d.message_row).collect();
+    let rendered: Vec<(i64, Vec<u8>)> = store
+        .pending_renders(&rows)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| (p.message_row, b"signed".to_vec()))
+        .collect();
+    assert_eq!(rendered.len(), 21);
+    store.store_rendered(&rendered).await.unwrap();
+    assert_eq!(
+        store.purge_snapshots(later, 100).await.unwrap(),
+        0,
+        "the task is not over"
+    );
+    let mut over = task_row(store, f.account, f.task).await;
+    over.status = sesame_store::bulk::task_status::FINISHED;
+    assert!(store.save_task(&over, "me", None, NOW).await.unwrap());
+    assert_eq!(
+        store.purge_snapshots(NOW - 1, 100).await.unwrap(),
+        0,
+        "too recent"
+    );
+    assert_eq!(store.purge_snapshots(later, 100).await.unwrap(), 1);
+    assert_eq!(store.task_snapshot(p0.render_id).await.unwrap(), None);
 }
 
 #[tokio::test]
