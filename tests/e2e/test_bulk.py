@@ -302,6 +302,34 @@ def test_cyclic_task_runs_twice(srv, acc, snd, sink):
     assert len(sink.messages_to(f"okonce@{domain}")) == 1
 
 
+def test_operator_stops_a_cyclic_task(srv, acc, snd, sink):
+    account, client = acc
+    sender, tid = snd
+    domain = sink_domain(srv.zone)
+    rid = new_list(client)
+    call(client, "CreateReceiverDetail", {"ReceiverId": rid, "Emails": [f"okstop@{domain}"]})
+    task_id = batch(client, sender, rid, tid, TaskType=3,
+                    CycleParam={"BeginTime": begin_time(0), "IntervalTime": 1})
+    sink.wait_for(lambda _: len(sink.messages_to(f"okstop@{domain}")) >= 1, timeout=20, what="the first cycle")
+    out = json.loads(srv.cli("task", "stop", "--app-id", str(account.app_id), "--task-id", str(task_id)).stdout)
+    assert out["Stopped"] is True and out["TaskId"] == task_id and out["AppId"] == account.app_id
+    # A run in progress completes; then no cycle starts again (the unit is 2 s here).
+    t = wait_task(client, task_id, 10, timeout=15)
+    assert t["CycleParam"]["TermCycle"] == 1
+    n = len(sink.messages_to(f"okstop@{domain}"))
+    time.sleep(5)
+    assert len(sink.messages_to(f"okstop@{domain}")) == n
+    again = srv.cli("task", "stop", "--app-id", str(account.app_id), "--task-id", str(task_id), check=False)
+    assert again.returncode != 0 and "already" in again.stderr, again.stderr
+    # Only the account's own task, and only a cyclic one.
+    other = srv.account()
+    r = srv.cli("task", "stop", "--app-id", str(other.app_id), "--task-id", str(task_id), check=False)
+    assert r.returncode != 0 and "has no batch task" in r.stderr, r.stderr
+    now_task = batch(client, sender, rid, tid)
+    r = srv.cli("task", "stop", "--app-id", str(account.app_id), "--task-id", str(now_task), check=False)
+    assert r.returncode != 0 and "not cyclic" in r.stderr, r.stderr
+
+
 def test_invalid_sender_stops_task(srv, acc, sink):
     _, client = acc
     sender, tid = ready_sender(srv, client, local="leaving")

@@ -22,11 +22,12 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
 from conftest import SESAME_BIN
-from helpers import b64, call, call_json, error_code, publish_one, ready_sender, sink_domain, unique_domain, wait_until
+from helpers import API_TZ, b64, call, call_json, error_code, publish_one, ready_sender, sink_domain, unique_domain, wait_until
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("SESAME_TEST_DATABASE_URL")),
                                 reason="the console is storage-agnostic: run on SQLite only")
@@ -359,6 +360,20 @@ def test_lists_tasks_callbacks_and_custom_black_list(console, browser, sink, dns
     bob = sink.wait_message(f"ok-b@{rcpt}")
     assert bob.message["Subject"] == "News for Bob, Jr."
     sink.wait_message(f"ok-a@{rcpt}")
+
+    # A cyclic task waiting for its first cycle is stopped from its row.
+    lists = call(ses, "ListReceivers", {"Offset": 0, "Limit": 10})["Data"]
+    rid = next(x["ReceiverId"] for x in lists if x["ReceiversName"] == "newsletter")
+    tomorrow = (datetime.now(API_TZ) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    cyclic = call(ses, "BatchSendEmail", {
+        "FromEmailAddress": sender, "ReceiverId": rid, "Subject": "Weekly", "TaskType": 3,
+        "Template": {"TemplateID": template_id, "TemplateData": "{}"},
+        "CycleParam": {"BeginTime": tomorrow, "IntervalTime": 168}})["TaskId"]
+    page.click(f"tr[data-task='{cyclic}'] button.stop-cycles", timeout=10000)
+    page.wait_for_selector(f"tr[data-task='{cyclic}'] td.task-status:text-is('finished')", timeout=10000)
+    stopped = next(t for t in call(ses, "ListSendTasks", {"Offset": 0, "Limit": 10})["Data"] if t["TaskId"] == cyclic)
+    assert stopped["CycleParam"]["TermCycle"] == 1 and stopped["TaskStatus"] == 10, stopped
+    assert page.query_selector(f"tr[data-task='{cyclic}'] button.stop-cycles") is None
 
     # An account-level callback address; its signing secret is shown once.
     visit("#/callbacks", "callbacks", "24-callbacks.png")

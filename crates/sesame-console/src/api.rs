@@ -533,6 +533,64 @@ pub async fn review_template(State(console): State<Arc<Console>>, request: Reque
     }
 }
 
+/// `POST /console/api/task-stop {"TaskId"}`: ends the cycles of a cyclic batch task of the
+/// account acted on (the API has no action for it; `sesame task stop` is the same).
+pub async fn stop_task(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let (headers, body) = match json_body(request).await {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
+    let (_, session) = match checked_session(&console, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let Some(task_id) = body["TaskId"].as_i64() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "give TaskId (a number)",
+        );
+    };
+    let account_id = acting_account(&session);
+    let now = sesame_core::time::now_unix();
+    use sesame_store::bulk::StopCycles;
+    match console
+        .app
+        .store
+        .stop_cycles(account_id, task_id, now)
+        .await
+    {
+        Ok(StopCycles::Stopped { run_in_progress }) => {
+            tracing::info!(user = %session.email, app_id = account_id, task_id, "console: cyclic task stopped");
+            json_response(
+                StatusCode::OK,
+                &json!({"TaskId": task_id, "Stopped": true, "RunInProgress": run_in_progress}),
+            )
+        }
+        Ok(StopCycles::NotFound) => refuse(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("account {account_id} has no batch task {task_id}"),
+        ),
+        Ok(StopCycles::NotCyclic) => refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValue",
+            &format!("task {task_id} is not cyclic: it has no cycles to stop"),
+        ),
+        Ok(StopCycles::AlreadyOver) => refuse(
+            StatusCode::CONFLICT,
+            "FailedOperation",
+            &format!("task {task_id} runs no further cycles already"),
+        ),
+        Ok(StopCycles::Busy) => refuse(
+            StatusCode::CONFLICT,
+            "FailedOperation",
+            &format!("task {task_id} is starting a run right now: try again in a few seconds"),
+        ),
+        Err(e) => internal(&e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/console/api/accounts", get(api::accounts))
         .route("/console/api/account", post(api::select_account))
         .route("/console/api/template-review", post(api::review_template))
+        .route("/console/api/task-stop", post(api::stop_task))
         .route("/console/api/{action}", post(api::action))
         .with_state(console)
 }

@@ -35,6 +35,22 @@ pub mod task_status {
 /// count (5 500 parameters spent most of a 500-message chunk's commit there).
 const ROWS_PER_INSERT: usize = 100;
 
+/// What `stop_cycles` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCycles {
+    /// No further run starts; `run_in_progress` tells whether the current run completes.
+    Stopped {
+        run_in_progress: bool,
+    },
+    NotFound,
+    /// Not a cyclic task (TaskType 1 or 2): it has no cycles to stop.
+    NotCyclic,
+    /// Its cycles were already ended (TermCycle, an earlier stop, an error).
+    AlreadyOver,
+    /// A run is being started this very moment: try again in a few seconds.
+    Busy,
+}
+
 /// A recipient list with its counts.
 #[derive(Debug, Clone, FromRow)]
 pub struct Receiver {
@@ -611,6 +627,51 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(n > 0)
+    }
+
+    /// Ends a cyclic task's cycles (what TermCycle does at creation): no further run starts.
+    /// A task between runs is finished at once; a run in progress (or paused for the quota)
+    /// completes. Only `account_id`'s task.
+    pub async fn stop_cycles(&self, account_id: i64, task_id: i64, now: i64) -> Result<StopCycles> {
+        let stopped: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "UPDATE send_tasks SET term_cycle = 1, \
+             status = CASE WHEN run_started = 0 THEN $4 ELSE status END, \
+             next_run_at = CASE WHEN run_started = 0 THEN NULL ELSE next_run_at END, \
+             updated_at = $3 \
+             WHERE id = $1 AND account_id = $2 AND task_type = 3 AND term_cycle = 0 \
+             AND status IN (1, 5, 6) AND (run_started = 1 OR lease_until IS NULL OR lease_until < $3) \
+             RETURNING run_started",
+        )
+        .bind(task_id)
+        .bind(account_id)
+        .bind(now)
+        .bind(task_status::FINISHED)
+        .fetch_optional(pool)
+        .await)?;
+        if let Some((run_started,)) = stopped {
+            return Ok(StopCycles::Stopped {
+                run_in_progress: run_started != 0,
+            });
+        }
+        let found: Option<(i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT task_type, term_cycle, status FROM send_tasks WHERE id = $1 AND account_id = $2",
+        )
+        .bind(task_id)
+        .bind(account_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(match found {
+            None => StopCycles::NotFound,
+            Some((task_type, _, _)) if task_type != 3 => StopCycles::NotCyclic,
+            Some((_, term_cycle, status))
+                if term_cycle != 0
+                    || status == task_status::ERROR
+                    || status == task_status::FINISHED =>
+            {
+                StopCycles::AlreadyOver
+            }
+            Some(_) => StopCycles::Busy,
+        })
     }
 
     /// Drops every task lease (SQLite, at start: one `sesame serve` per database file, so

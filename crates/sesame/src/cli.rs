@@ -118,6 +118,15 @@ Prints the generated password once; --password-stdin reads one instead. More: do
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Operator actions on batch tasks: stop a cyclic task's cycles.
+    #[command(after_help = "Example:
+  sesame task stop --app-id 1000001 --task-id 42")]
+    Task {
+        #[command(subcommand)]
+        command: crate::task::TaskCommand,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Take a consistent copy of the SQLite store while the server runs (PostgreSQL: pg_dump).
     ///
     /// Writes FILE (a SQLite database) and FILE.key (the server key, without which the stored
@@ -260,6 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => bounce_parse(&files),
         Command::Ip { command, config } => crate::ip::main(command, &config).await,
+        Command::Task { command, config } => crate::task::main(command, &config).await,
         Command::User { command, config } => crate::user::main(command, &config).await,
         Command::Backup {
             to,

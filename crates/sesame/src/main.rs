@@ -6,6 +6,7 @@ mod backup;
 mod cli;
 mod ip;
 mod serve;
+mod task;
 mod user;
 
 use std::process::ExitCode;

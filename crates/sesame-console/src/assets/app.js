@@ -1011,12 +1011,20 @@ async function tasksPage() {
   const loadTasks = async () => {
     const r = await api("ListSendTasks", { Offset: 0, Limit: 50 });
     const tasks = r.Data || [];
-    out.replaceChildren(table(["ID", "From", "List", "Subject", "Type", "Status", "Requested", "Sent", "Waiting", "Error", "Updated"],
+    const stop = (id) => guarded(async () => {
+      const x = await request("POST", "/console/api/task-stop", { TaskId: id });
+      flash(x.RunInProgress ? `Task ${id}: no further cycle; the run in progress completes.` : `Task ${id} stopped.`);
+      await loadTasks();
+    });
+    out.replaceChildren(table(["ID", "From", "List", "Subject", "Type", "Status", "Requested", "Sent", "Waiting", "Error", "Updated", ""],
       tasks.map((t) => h("tr", { "data-task": t.TaskId },
         h("td", {}, t.TaskId), h("td", {}, t.FromEmailAddress), h("td", {}, t.ReceiversName), h("td", {}, t.Subject),
         h("td", {}, TASK_TYPE[t.TaskType] || t.TaskType), h("td", { class: "task-status" }, TASK_STATUS[t.TaskStatus] || t.TaskStatus),
         h("td", { class: "requested" }, t.RequestCount), h("td", { class: "sent" }, t.SendCount), h("td", {}, t.CacheCount),
-        h("td", {}, t.ErrMsg || ""), h("td", {}, t.UpdateTime))), "No batch tasks yet."));
+        h("td", {}, t.ErrMsg || ""), h("td", {}, t.UpdateTime),
+        h("td", {}, t.TaskType === 3 && [1, 5, 6].includes(t.TaskStatus)
+          ? h("button", { type: "button", class: "stop-cycles", onclick: () => stop(t.TaskId) }, "Stop cycles") : ""))),
+      "No batch tasks yet."));
     return tasks;
   };
   await loadTasks();
