@@ -178,6 +178,17 @@ async fn checked_session(
     Ok((hash, session))
 }
 
+/// The JSON body of a state-changing request with its session (CSRF token checked), or the
+/// refusal to answer.
+async fn checked_request(
+    console: &Console,
+    request: Request,
+) -> Result<(String, ConsoleSession, Value), Response> {
+    let (headers, body) = json_body(request).await?;
+    let (hash, session) = checked_session(console, &headers).await?;
+    Ok((hash, session, body))
+}
+
 /// The account a session acts on: a member's own, always; an operator's pick.
 fn acting_account(session: &ConsoleSession) -> i64 {
     if session.role == ROLE_OPERATOR {
@@ -293,11 +304,7 @@ pub async fn sign_in(State(console): State<Arc<Console>>, request: Request) -> R
 
 /// `POST /console/api/signout`: ends the session and clears the cookie.
 pub async fn sign_out(State(console): State<Arc<Console>>, request: Request) -> Response {
-    let (headers, _) = match json_body(request).await {
-        Ok(parts) => parts,
-        Err(response) => return response,
-    };
-    let (hash, _) = match checked_session(&console, &headers).await {
+    let (hash, _, _) = match checked_request(&console, request).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -367,11 +374,7 @@ pub async fn accounts(State(console): State<Arc<Console>>, headers: HeaderMap) -
 
 /// `POST /console/api/account {"AppId"}` (operators): act on another account from now on.
 pub async fn select_account(State(console): State<Arc<Console>>, request: Request) -> Response {
-    let (headers, body) = match json_body(request).await {
-        Ok(parts) => parts,
-        Err(response) => return response,
-    };
-    let (hash, mut session) = match checked_session(&console, &headers).await {
+    let (hash, mut session, body) = match checked_request(&console, request).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -416,11 +419,7 @@ pub async fn action(
     request: Request,
 ) -> Response {
     let started = Instant::now();
-    let (headers, params) = match json_body(request).await {
-        Ok(parts) => parts,
-        Err(response) => return response,
-    };
-    let (_, session) = match checked_session(&console, &headers).await {
+    let (_, session, params) = match checked_request(&console, request).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -472,11 +471,7 @@ async fn run_action(
 /// a template of the account acted on, or reject it with a reason (1-500 characters) the
 /// account sees, like `sesame template approve|reject`.
 pub async fn review_template(State(console): State<Arc<Console>>, request: Request) -> Response {
-    let (headers, body) = match json_body(request).await {
-        Ok(parts) => parts,
-        Err(response) => return response,
-    };
-    let (_, session) = match checked_session(&console, &headers).await {
+    let (_, session, body) = match checked_request(&console, request).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -536,11 +531,7 @@ pub async fn review_template(State(console): State<Arc<Console>>, request: Reque
 /// `POST /console/api/task-stop {"TaskId"}`: ends the cycles of a cyclic batch task of the
 /// account acted on (the API has no action for it; `sesame task stop` is the same).
 pub async fn stop_task(State(console): State<Arc<Console>>, request: Request) -> Response {
-    let (headers, body) = match json_body(request).await {
-        Ok(parts) => parts,
-        Err(response) => return response,
-    };
-    let (_, session) = match checked_session(&console, &headers).await {
+    let (_, session, body) = match checked_request(&console, request).await {
         Ok(found) => found,
         Err(response) => return response,
     };
