@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -200,6 +201,20 @@ def test_json_logs_follow_a_message_and_hold_no_secrets(make_sending_server, dns
     log = srv.log()
     for secret in (acc.secret_key, "Sm7pPassw0rdX"):
         assert secret not in log
+
+
+def test_a_client_cannot_forge_log_lines(sesame_factory):
+    srv = sesame_factory(name="forge")
+    body = urllib.parse.urlencode({"Action": "Nope\nFORGED sesame ready", "Version": "2020-10-02",
+                                   "SecretId": "AKIDx", "Nonce": "1", "Timestamp": "1",
+                                   "Signature": "x"}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{srv.api_port}/", data=body,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert "Error" in json.loads(r.read())["Response"]
+    wait_until(lambda: "api request" in srv.log().split("sesame ready", 1)[1], 5, 0.1, "the request's line")
+    assert not any(line.startswith("FORGED") for line in srv.log().splitlines())
+    assert 'action="unknown"' in srv.log() and r'requested="Nope\nFORGED sesame ready"' in srv.log()
 
 
 # --------------------------------------------------------------------------- retention

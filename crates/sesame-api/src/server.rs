@@ -1,7 +1,8 @@
-//! The HTTP server: one route, `/`, for GET and POST, running each request through the
+//! The HTTP server: the API on `/`, for GET and POST, running each request through the
 //! protocol steps of `protocol` (size, parse, region, key, signature, replay, action, rate
-//! limit) and the action's handler. Every answer is HTTP 200 with Content-Type exactly
-//! `application/json`, error or not, because the Python SDK reads errors only then.
+//! limit) and the action's handler. Every answer there is HTTP 200 with Content-Type exactly
+//! `application/json`, error or not, because the Python SDK reads errors only then. The
+//! router also carries the mail links' pages (`tracking`) and the operator endpoints (`ops`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -130,7 +131,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     sesame_core::metrics::get().api_request(label, code, started.elapsed());
     tracing::info!(
         request_id = %request_id,
-        action = %outcome.action,
+        action = label,
+        // A name that is no action is the client's text: escaped, so it cannot forge lines.
+        requested = (!outcome.known && !outcome.action.is_empty())
+            .then(|| tracing::field::debug(&outcome.action)),
         app_id = outcome.account_id,
         code,
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -1,6 +1,8 @@
-//! `sesame serve`: opens storage, binds every listener, prints `sesame ready`, runs the
-//! workers (re-checks, delivery queue, webhooks, batch tasks) until
-//! SIGTERM or SIGINT, then stops accepting, lets in-flight work finish and exits 0.
+//! `sesame serve`: takes the store's lock (SQLite), opens storage, binds every listener (the
+//! API with the console and the operator endpoints, SMTP submission, inbound SMTP), prints
+//! `sesame ready`, runs the workers (re-checks, delivery queue, webhooks, batch tasks,
+//! retention) until SIGTERM or SIGINT, then stops accepting, lets in-flight work finish and
+//! exits 0.
 
 use std::sync::Arc;
 
@@ -216,9 +218,12 @@ fn init_logging(log: &sesame_core::config::LogConfig) -> anyhow::Result<()> {
         Err(_) => tracing_subscriber::EnvFilter::try_new(&log.level)
             .with_context(|| format!("key `log.level`: {:?} is not a tracing filter", log.level))?,
     };
+    // Colours only for a person at a terminal: files and journald get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false);
     match log.format {
         sesame_core::config::LogFormat::Text => builder.init(),
