@@ -231,7 +231,7 @@ pub async fn sign_in(State(console): State<Arc<Console>>, request: Request) -> R
         );
     }
     if console.throttle.is_blocked(peer, &email, Instant::now()) {
-        tracing::warn!(user = %email, client = %peer, "console: sign-in throttled");
+        tracing::warn!(user = ?email, client = %peer, "console: sign-in throttled");
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "RequestLimitExceeded",
@@ -257,7 +257,7 @@ pub async fn sign_in(State(console): State<Arc<Console>>, request: Request) -> R
         console
             .throttle
             .record_failure(peer, &email, Instant::now());
-        tracing::info!(user = %email, client = %peer, "console: sign-in refused");
+        tracing::info!(user = ?email, client = %peer, "console: sign-in refused");
         return refuse(
             StatusCode::UNAUTHORIZED,
             "AuthFailure.InvalidCredentials",

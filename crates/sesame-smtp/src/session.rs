@@ -559,10 +559,12 @@ impl Session {
                 format!("250 2.0.0 Ok: queued as {}", accepted.message_id)
             }
             Err(e) => {
+                // The reason may quote the client's own text (a file name, a header): escaped.
+                let reason = e.to_string();
                 if e.is_temporary() {
-                    tracing::warn!(peer = %self.peer, error = %e, "SMTP message deferred");
+                    tracing::warn!(peer = %self.peer, error = ?reason, "SMTP message deferred");
                 } else {
-                    tracing::info!(peer = %self.peer, code = e.code(), error = %e, "SMTP message refused");
+                    tracing::info!(peer = %self.peer, code = e.code(), error = ?reason, "SMTP message refused");
                 }
                 reply::submit_error(&e)
             }
