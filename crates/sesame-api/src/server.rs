@@ -186,7 +186,9 @@ async fn run(
         &body,
     )?;
     outcome.action = parsed.action.clone();
-    outcome.known = actions::Action::from_name(&parsed.action).is_ok();
+    // Named now for the access line; an unknown name is refused only after the signature.
+    let action = actions::Action::from_name(&parsed.action);
+    outcome.known = action.is_ok();
     check_region(parsed.region.as_deref(), &app.config.api.regions)?;
 
     let key = app
@@ -203,7 +205,7 @@ async fn run(
     parsed.check_replay(&app.nonces, now)?;
     outcome.account_id = key.account_id;
 
-    let action = actions::Action::from_name(&parsed.action)?;
+    let action = action?;
     if !app
         .limiter
         .check(key.account_id, &parsed.action, Instant::now())

@@ -425,14 +425,15 @@ pub async fn action(
     };
     let account_id = acting_account(&session);
     let request_id = uuid::Uuid::new_v4().to_string();
-    let result = run_action(&console, account_id, &name, params).await;
-    let code = result.as_ref().err().map(|e| e.code.as_ref()).unwrap_or("");
+    let action = Action::from_name(&name);
     // Only real action names reach the log: the path segment is the client's to choose.
-    let logged = if Action::from_name(&name).is_ok() {
+    let logged = if action.is_ok() {
         name.as_str()
     } else {
         "unknown"
     };
+    let result = run_action(&console, account_id, action, &name, params).await;
+    let code = result.as_ref().err().map(|e| e.code.as_ref()).unwrap_or("");
     tracing::info!(
         request_id = %request_id,
         action = logged,
@@ -452,10 +453,11 @@ pub async fn action(
 async fn run_action(
     console: &Console,
     account_id: i64,
+    action: Result<Action, ApiError>,
     name: &str,
     params: Value,
 ) -> Result<actions::Fields, ApiError> {
-    let action = Action::from_name(name)?;
+    let action = action?;
     if !params.is_object() {
         return Err(ApiError::invalid_parameter(
             "the parameters must be a JSON object",
