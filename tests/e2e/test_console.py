@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from conftest import SESAME_BIN
-from helpers import API_TZ, b64, call, call_json, error_code, publish_one, ready_sender, sink_domain, unique_domain, wait_until
+from helpers import (API_TZ, b64, call, call_json, error_code, expect_error, publish_one, ready_sender, send, send_params,
+                     sink_domain, unique_domain, wait_until)
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("SESAME_TEST_DATABASE_URL")),
                                 reason="the console is storage-agnostic: run on SQLite only")
@@ -442,6 +443,71 @@ def test_operator_reviews_templates_of_the_account_it_picks(console, browser, sh
     member = Http(console.api_port)
     assert member.sign_in("pete@example.com", PASSWORD)[0] == 200
     assert member.request("POST", "/console/api/template-review", {"TemplateID": tid, "Approve": True})[0] == 403
+
+
+def goto(page, route: str, page_id: str):
+    page.evaluate("r => { location.hash = r; }", route)
+    page.wait_for_selector(f"main [data-page={page_id}]")
+
+
+def test_send_test_mail_with_attachments(console, browser, sink, dns, shots):
+    acct = console.account("console-attach")
+    ses = console.client(acct)
+    sender, template_id = ready_sender(console, ses, local="files")
+    assert create_user(console, acct.app_id, "ivy@example.com").returncode == 0
+    page, errors = sign_in_page(browser, console, "ivy@example.com")
+    rcpt = f"ok-files@{sink_domain(dns, 'attach')}"
+
+    def form(files: list[dict]):
+        goto(page, "#/send", "send")
+        page.select_option("select[name=from]", sender)
+        page.select_option("select[name=template]", str(template_id))
+        page.wait_for_function("document.querySelector('textarea[name=data]').value.includes('code')")
+        page.fill("input[name=to]", rcpt)
+        page.fill("textarea[name=data]", json.dumps({"name": "Ivy", "code": "77"}))
+        page.set_input_files("input[name=attachments]", files=files)
+        for f in files:
+            page.wait_for_selector(f"[data-testid=attachments] li[data-file='{f['name']}']")
+
+    # Binary and text files arrive byte for byte, under the names chosen.
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    notes = "héllo, attachments\n".encode()
+    form([{"name": "report.pdf", "mimeType": "application/pdf", "buffer": pdf},
+          {"name": "notes.txt", "mimeType": "text/plain", "buffer": notes}])
+    assert "report.pdf" in page.inner_text("[data-testid=attachments]")
+    page.screenshot(path=shots / "40-send-attachments.png", full_page=True)
+    page.click("form button[type=submit]")
+    message_id = page.wait_for_selector("[data-testid=message-id]").inner_text()
+    got = sink.wait_message(rcpt)
+    assert got.message["Subject"] == "Test from Sesame"
+    parts = {p.get_filename(): p.get_payload(decode=True) for p in got.message.iter_attachments()}
+    assert parts == {"report.pdf": pdf, "notes.txt": notes}, list(parts)
+    assert message_id in [s["MessageId"] for s in call(ses, "GetSendEmailStatus", {
+        "RequestDate": datetime.now(API_TZ).strftime("%Y-%m-%d"), "Offset": 0, "Limit": 10,
+        "ToEmailAddress": rcpt})["EmailStatusList"]]
+
+    # The API's refusals of a type and of the size show as the API words them, and nothing
+    # is sent.
+    exe = expect_error(ses, "SendEmail", "FailedOperation.InvalidAttachName",
+                       send_params(sender, rcpt, template_id, Attachments=[{"FileName": "run.exe", "Content": b64("MZ")}]))
+    form([{"name": "run.exe", "mimeType": "application/octet-stream", "buffer": b"MZ"}])
+    page.click("form button[type=submit]")
+    shown = page.wait_for_selector("[data-testid=flash-error]").inner_text()
+    assert shown == f"{exe.message} ({exe.code})", shown
+    page.screenshot(path=shots / "41-send-attachment-refused.png", full_page=True)
+    big = bytes(4 * 1024 * 1024 + 1)
+    too_big = expect_error(ses, "SendEmail", "FailedOperation.AttachContentToolarge",
+                           send_params(sender, rcpt, template_id, Attachments=[{"FileName": "big.zip",
+                                                                               "Content": b64(big)}]))
+    form([{"name": "big.zip", "mimeType": "application/zip", "buffer": big}])
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-testid=flash-error]:has-text('AttachContentToolarge')")
+    assert page.inner_text("[data-testid=flash-error]") == f"{too_big.message} ({too_big.code})"
+    assert page.query_selector("[data-testid=message-id]") is None
+    time.sleep(1)
+    assert len(sink.messages_to(rcpt)) == 1, "only the first mail was sent"
+    assert not errors, errors
+    page.close()
 
 
 # --------------------------------------------------------------------------- sign-in and sessions

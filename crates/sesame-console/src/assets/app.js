@@ -40,6 +40,17 @@ function b64encode(text) {
   return btoa(bin);
 }
 
+// Base64 of raw bytes (a file's), in chunks so large files do not overflow the call stack.
+function bytesToB64(bytes) {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function sizeText(n) {
+  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(2)} MiB`;
+}
+
 function b64decode(b64) {
   if (!b64) return "";
   const bin = atob(b64);
@@ -535,18 +546,31 @@ async function sendPage() {
     }
   });
   template.addEventListener("change", fillData);
+  // Attachments go as SendEmail's Attachments [{FileName, Content (base64)}]: the API checks
+  // names, types, count and size, and its refusal is shown as it words it.
+  const files = h("input", { type: "file", name: "attachments", multiple: true });
+  const fileList = h("ul", { class: "files", "data-testid": "attachments" });
+  const showFiles = () => fileList.replaceChildren(...[...files.files].map((f) =>
+    h("li", { "data-file": f.name }, f.name, " ", h("span", { class: "muted" }, sizeText(f.size)))));
+  files.addEventListener("change", showFiles);
   const result = h("div", { "data-testid": "send-result" });
   const form = h("form", {
     onsubmit: (e) => { e.preventDefault(); guarded(async () => {
       let parsed = {};
       try { parsed = data.value.trim() ? JSON.parse(data.value) : {}; }
       catch (err) { throw new Error("Variables must be JSON: " + err.message); }
-      const r = await api("SendEmail", {
+      const params = {
         FromEmailAddress: from.value,
         Destination: to.value.split(/[,\s]+/).filter(Boolean),
         Subject: subject.value,
         Template: { TemplateID: Number(template.value), TemplateData: JSON.stringify(parsed) },
-      });
+      };
+      if (files.files.length) {
+        params.Attachments = await Promise.all([...files.files].map(async (f) =>
+          ({ FileName: f.name, Content: bytesToB64(new Uint8Array(await f.arrayBuffer())) })));
+      }
+      result.replaceChildren();
+      const r = await api("SendEmail", params);
       result.replaceChildren(h("p", { class: "ok" }, "Accepted: ", h("code", { "data-testid": "message-id" }, r.MessageId), " ",
         h("a", { href: "#/messages/" }, "see its status")));
       sessionStorage.setItem("sesame.lastMessageId", r.MessageId);
@@ -555,6 +579,8 @@ async function sendPage() {
   h("div", { class: "row" }, h("label", { class: "grow" }, "From", from), h("label", { class: "grow" }, "To", to)),
   h("div", { class: "row" }, h("label", { class: "grow" }, "Subject", subject), h("label", { class: "grow" }, "Template", template)),
   h("label", {}, "Variables (JSON)", data),
+  h("label", {}, "Attachments (up to 10 files, 4 MiB in all; pdf, images, office documents, txt, csv, zip…)", files),
+  fileList,
   h("p", {}, h("button", { type: "submit" }, "Send")));
   setTimeout(fillData, 0);
   const missing = !(senders.EmailSenders || []).length || !(templates.TemplatesMetadata || []).length;
