@@ -22,13 +22,14 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.request
 from datetime import datetime, timedelta
 
 import pytest
 
 from conftest import SESAME_BIN
 from helpers import (API_TZ, b64, call, call_json, error_code, expect_error, publish_one, ready_sender, send, send_params,
-                     sink_domain, unique_domain, wait_until)
+                     sink_domain, unique_domain, wait_deliver_status, wait_until)
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("SESAME_TEST_DATABASE_URL")),
                                 reason="the console is storage-agnostic: run on SQLite only")
@@ -508,6 +509,84 @@ def test_send_test_mail_with_attachments(console, browser, sink, dns, shots):
     assert len(sink.messages_to(rcpt)) == 1, "only the first mail was sent"
     assert not errors, errors
     page.close()
+
+
+def test_message_history(console, browser, sink, dns, shots):
+    acct = console.account("console-history")
+    ses = console.client(acct)
+    sender, template_id = ready_sender(console, ses, local="hist")
+    rd = sink_domain(dns, "hist")
+    ok, slow, bad, listed = (f"ok-h@{rd}", f"defer-h@{rd}", f"bounce-h@{rd}", f"listed-h@{rd}")
+    sink.set_defer(slow, 1)
+    call(ses, "CreateCustomBlacklist", {"Emails": [listed]})
+    mid = send(ses, sender, [ok, slow, bad, listed], template_id, Unsubscribe="2")
+    wait_deliver_status(ses, mid, ok, 1)
+    wait_deliver_status(ses, mid, bad, 3)
+    wait_deliver_status(ses, mid, slow, 1)
+    got = sink.wait_message(ok)
+    html = got.message.get_body(("html",)).get_content()
+    pixel = re.search(r'<img src="([^"]+/t/o/[^"]+\.gif)"', html).group(1).replace("&amp;", "&")
+    for _ in range(2):
+        urllib.request.urlopen(pixel, timeout=10).read()
+    unsubscribe = got.message["List-Unsubscribe"].strip("<>")
+    urllib.request.urlopen(urllib.request.Request(unsubscribe, data=b"List-Unsubscribe=One-Click", method="POST"),
+                           timeout=10).read()
+    refused = next(s for s in call(ses, "GetSendEmailStatus", {
+        "RequestDate": datetime.now(API_TZ).strftime("%Y-%m-%d"), "Offset": 0, "Limit": 10,
+        "MessageId": mid})["EmailStatusList"] if s["ToEmailAddress"] == listed)["SendStatus"]
+    assert refused != 0
+
+    assert create_user(console, acct.app_id, "hugo@example.com").returncode == 0
+    page, errors = sign_in_page(browser, console, "hugo@example.com")
+    goto(page, "#/messages", "messages")
+    page.fill("input[name=mid]", mid)
+    page.click("form button[type=submit]")
+    page.wait_for_selector(f"tr[data-message='{mid}'][data-recipient='{ok}']")
+    page.click(f"tr[data-message='{mid}'][data-recipient='{slow}']")
+    history = page.wait_for_selector("[data-testid=history] table")
+    assert mid in page.inner_text("[data-testid=history] h2")
+
+    def cell(rcpt: str, cls: str) -> str:
+        return page.inner_text(f"tr[data-history='{rcpt}'] .{cls}")
+
+    def steps(rcpt: str) -> list[str]:
+        return [li.get_attribute("data-step") for li in page.query_selector_all(f"tr[data-history='{rcpt}'] li")]
+
+    assert (cell(ok, "status"), cell(ok, "attempts")) == ("1 delivered", "1")
+    assert steps(ok) == ["requested", "delivered", "opened", "unsubscribed"]
+    assert "2 times" in page.inner_text(f"tr[data-history='{ok}'] li[data-step=opened]")
+    assert "250" in cell(ok, "reply")
+    assert (cell(slow, "status"), cell(slow, "attempts")) == ("1 delivered", "2")
+    assert (cell(bad, "status"), cell(bad, "attempts")) == ("3 bounced", "1")
+    assert "user unknown" in cell(bad, "reply") and steps(bad) == ["requested", "bounced"]
+    assert cell(listed, "status") == f"refused ({refused})" and steps(listed) == ["requested", "refused at submit"]
+    assert history.is_visible()
+    page.screenshot(path=shots / "42-message-history.png", full_page=True)
+    assert not errors, errors
+    page.close()
+
+    # Scoped to the account acted on: another account's member, and an operator until it
+    # picks this account, get the answer of a message that does not exist.
+    member = Http(console.api_port)
+    assert member.sign_in("hugo@example.com", PASSWORD)[0] == 200
+    status, _, body = member.request("POST", "/console/api/message-history", {"MessageId": mid})
+    assert status == 200 and [d["ToEmailAddress"] for d in body["Deliveries"]] == [ok, slow, bad, listed]
+    assert body["Deliveries"][0]["Opened"] == 2 and body["Deliveries"][0]["Unsubscribed"] is True
+    assert member.request("POST", "/console/api/message-history", {"MessageId": mid}, csrf=False)[0] == 403
+    other = console.account("console-history-other")
+    assert create_user(console, other.app_id, "iris@example.com").returncode == 0
+    stranger = Http(console.api_port)
+    assert stranger.sign_in("iris@example.com", PASSWORD)[0] == 200
+    status, _, theirs = stranger.request("POST", "/console/api/message-history", {"MessageId": mid})
+    status_none, _, none = stranger.request("POST", "/console/api/message-history", {"MessageId": mid + "x"})
+    assert (status, theirs["Error"]["Code"]) == (status_none, none["Error"]["Code"]) == (404, "ResourceNotFound")
+    assert theirs["Error"]["Message"] == f"account {other.app_id} has no message {mid}" and "Deliveries" not in theirs
+    assert create_user(console, other.app_id, "omar@example.com", operator=True).returncode == 0
+    op = Http(console.api_port)
+    assert op.sign_in("omar@example.com", PASSWORD)[0] == 200
+    assert op.request("POST", "/console/api/message-history", {"MessageId": mid})[0] == 404
+    assert op.request("POST", "/console/api/account", {"AppId": acct.app_id})[0] == 200
+    assert op.request("POST", "/console/api/message-history", {"MessageId": mid})[0] == 200
 
 
 # --------------------------------------------------------------------------- sign-in and sessions

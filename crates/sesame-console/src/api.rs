@@ -343,20 +343,30 @@ pub async fn accounts(State(console): State<Arc<Console>>, headers: HeaderMap) -
     if session.role != ROLE_OPERATOR {
         return operator_only();
     }
+    let today = sesame_core::time::start_of_day(
+        sesame_core::time::now_unix(),
+        &console.app.config.api.time_zone,
+    );
     match console
         .app
         .store
-        .account_summaries(MAX_ACCOUNTS_LISTED)
+        .account_summaries(MAX_ACCOUNTS_LISTED, today)
         .await
     {
         Ok(list) => {
             let accounts: Vec<Value> = list
                 .iter()
                 .map(|a| {
+                    let level = u32::try_from(a.max_level).unwrap_or(0);
                     json!({
                         "AppId": a.id,
                         "Name": a.name,
                         "DailyQuota": a.daily_quota,
+                        // As ListEmailIdentities reports them: the best verified domain's
+                        // level and that level's daily cap (each domain has its own).
+                        "MaxReputationLevel": a.max_level,
+                        "MaxDailyQuota": sesame_core::reputation::daily_quota(level),
+                        "SentToday": a.sent_today,
                         "TemplateReview": a.template_review,
                         "CustomContent": a.custom_content,
                         "Tracking": a.tracking,
@@ -579,6 +589,247 @@ pub async fn stop_task(State(console): State<Arc<Console>>, request: Request) ->
             StatusCode::CONFLICT,
             "FailedOperation",
             &format!("task {task_id} is starting a run right now: try again in a few seconds"),
+        ),
+        Err(e) => internal(&e),
+    }
+}
+
+/// The JSON of a Unix time that may be absent (0 when it is, like GetSendEmailStatus).
+fn unix_or_zero(t: Option<i64>) -> i64 {
+    t.unwrap_or(0)
+}
+
+/// `POST /console/api/message-history {"MessageId"}`: a message of the account acted on
+/// with each recipient's delivery as the store keeps it (status, attempts, last reply, times,
+/// opens, clicks, unsubscribe, complaint). No SES action answers this; another account's
+/// message is answered like a missing one (404).
+pub async fn message_history(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let (_, session, body) = match checked_request(&console, request).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let message_id = body["MessageId"].as_str().unwrap_or("").trim();
+    if message_id.is_empty() || message_id.len() > 200 {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "give MessageId (the API's MessageId of the message)",
+        );
+    }
+    let account_id = acting_account(&session);
+    let history = match console
+        .app
+        .store
+        .message_history(account_id, message_id)
+        .await
+    {
+        Ok(Some(history)) => history,
+        Ok(None) => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("account {account_id} has no message {message_id}"),
+            );
+        }
+        Err(e) => return internal(&e),
+    };
+    let m = &history.message;
+    let deliveries: Vec<Value> = history
+        .deliveries
+        .iter()
+        .map(|d| {
+            json!({
+                "ToEmailAddress": d.recipient,
+                "SendStatus": d.send_status,
+                "DeliverStatus": d.deliver_status,
+                "DeliverMessage": d.deliver_message,
+                "Attempts": d.n_attempts,
+                "RequestTime": d.created_at,
+                "UpdateTime": d.updated_at,
+                "DeliverTime": unix_or_zero(d.delivered_at),
+                "NextAttemptTime": unix_or_zero(d.due_at),
+                "Opened": d.opened,
+                "Clicked": d.clicked,
+                "Unsubscribed": d.unsubscribed != 0,
+                "UnsubscribeTime": unix_or_zero(d.unsubscribed_at),
+                "Complained": d.complained != 0,
+                "ComplainTime": unix_or_zero(d.complained_at),
+            })
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "MessageId": m.message_id,
+            "FromEmailAddress": m.from_address,
+            "Subject": m.subject,
+            "TemplateID": m.template_id,
+            "TriggerType": m.trigger_type,
+            "TaskId": m.task_id,
+            "RequestTime": m.created_at,
+            "Deliveries": deliveries,
+        }),
+    )
+}
+
+/// `POST /console/api/password {"CurrentPassword", "NewPassword"}`: the signed-in user
+/// changes its own password. The current one must match (failures count in the sign-in
+/// throttle); the new one has at least `auth::MIN_PASSWORD_CHARS` characters. Every other
+/// session of the user ends; this one stays.
+pub async fn change_password(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let peer = peer_ip(&request);
+    let (hash, session, body) = match checked_request(&console, request).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let current = body["CurrentPassword"].as_str().unwrap_or("").to_string();
+    let new = body["NewPassword"].as_str().unwrap_or("").to_string();
+    let n = new.chars().count();
+    if current.is_empty() || current.len() > 1024 {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "give your current password",
+        );
+    }
+    if n < auth::MIN_PASSWORD_CHARS || new.len() > 1024 {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            &format!(
+                "the new password must have {} to 1024 characters",
+                auth::MIN_PASSWORD_CHARS
+            ),
+        );
+    }
+    if new == current {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "the new password is the current one",
+        );
+    }
+    if console
+        .throttle
+        .is_blocked(peer, &session.email, Instant::now())
+    {
+        tracing::warn!(user = %session.email, client = %peer, "console: password change throttled");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RequestLimitExceeded",
+            "too many wrong passwords; wait 10 minutes and try again",
+        );
+    }
+    let user = match console.app.store.console_user(&session.email).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "AuthFailure.Unauthorized",
+                "sign in first (the user is gone)",
+            );
+        }
+        Err(e) => return internal(&e),
+    };
+    let stored = user.password_hash.clone();
+    // argon2 twice (check, hash): off the async threads.
+    let checked = tokio::task::spawn_blocking(move || {
+        if !sesame_engine::credentials::verify_password(&stored, &current) {
+            return Ok(None);
+        }
+        sesame_engine::credentials::hash_password(&new).map(Some)
+    })
+    .await;
+    let new_hash = match checked {
+        Ok(Ok(Some(new_hash))) => new_hash,
+        Ok(Ok(None)) => {
+            console
+                .throttle
+                .record_failure(peer, &session.email, Instant::now());
+            tracing::info!(user = %session.email, client = %peer, "console: password change refused (wrong current password)");
+            // 403, not 401: the session is fine, only the password is wrong.
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "AuthFailure.InvalidCredentials",
+                "the current password is wrong",
+            );
+        }
+        Ok(Err(e)) => return internal(&e),
+        Err(e) => return internal(&e),
+    };
+    match console
+        .app
+        .store
+        .set_console_password(user.id, &new_hash, Some(&hash))
+        .await
+    {
+        Ok(Some(ended)) => {
+            tracing::info!(user = %session.email, sessions_ended = ended, "console: password changed");
+            json_response(StatusCode::OK, &json!({ "SessionsEnded": ended }))
+        }
+        Ok(None) => refuse(
+            StatusCode::UNAUTHORIZED,
+            "AuthFailure.Unauthorized",
+            "sign in first (the user is gone)",
+        ),
+        Err(e) => internal(&e),
+    }
+}
+
+/// `POST /console/api/account-quota {"AppId", "DailyQuota"}` (operators): sets an account's
+/// daily-quota override (recipients a day, 0 or more), or clears it with `null` so only the
+/// domains' reputation caps apply, like `sesame account update --daily-quota`.
+pub async fn set_account_quota(State(console): State<Arc<Console>>, request: Request) -> Response {
+    let (_, session, body) = match checked_request(&console, request).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if session.role != ROLE_OPERATOR {
+        return operator_only();
+    }
+    let quota = match body.get("DailyQuota") {
+        Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 0 => Some(n),
+            _ => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameter",
+                    "DailyQuota is a whole number, 0 or more, or null to clear the override",
+                );
+            }
+        },
+        None => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "give DailyQuota (a number, or null to clear the override)",
+            );
+        }
+    };
+    let Some(app_id) = body["AppId"].as_i64() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "AppId must be a number",
+        );
+    };
+    let changes = sesame_store::accounts::AccountChanges {
+        daily_quota: Some(quota),
+        ..Default::default()
+    };
+    match console.app.store.update_account(app_id, &changes).await {
+        Ok(Some(account)) => {
+            tracing::info!(user = %session.email, app_id, daily_quota = ?account.daily_quota, "console: daily quota set");
+            json_response(
+                StatusCode::OK,
+                &json!({"AppId": account.id, "DailyQuota": account.daily_quota}),
+            )
+        }
+        Ok(None) => refuse(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            &format!("no account {app_id}"),
         ),
         Err(e) => internal(&e),
     }

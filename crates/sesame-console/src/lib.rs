@@ -85,6 +85,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/console/api/account", post(api::select_account))
         .route("/console/api/template-review", post(api::review_template))
         .route("/console/api/task-stop", post(api::stop_task))
+        .route("/console/api/message-history", post(api::message_history))
+        .route("/console/api/password", post(api::change_password))
+        .route("/console/api/account-quota", post(api::set_account_quota))
         .route("/console/api/{action}", post(api::action))
         .with_state(console)
 }

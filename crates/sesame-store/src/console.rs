@@ -2,7 +2,8 @@
 //! its argon2 hash is stored, computed by the caller); a session is known by the SHA-256 of the
 //! cookie's token (the caller hashes it, so the table alone signs nobody in) and carries the
 //! per-session CSRF token and the account it acts on. This module hashes nothing and knows
-//! no HTTP.
+//! no HTTP. It also holds the console's read-only views that no SES action answers: the
+//! operators' account summaries and one message's per-recipient history.
 
 use sqlx::FromRow;
 
@@ -56,6 +57,71 @@ pub struct AccountSummary {
     pub n_verified: i64,
     /// Its templates waiting for review (status 1).
     pub n_pending: i64,
+    /// The highest reputation level of its verified domains (a verified domain is at least
+    /// level 1); 0 when none is verified.
+    pub max_level: i64,
+    /// Recipients it had accepted on the day asked for (the daily quota's counter).
+    pub sent_today: i64,
+}
+
+/// A message as its history shows it: what was sent, and each recipient's delivery.
+#[derive(Debug, Clone)]
+pub struct MessageHistory {
+    pub message: HistoryMessage,
+    /// One per recipient, in the order they were given.
+    pub deliveries: Vec<DeliveryHistory>,
+}
+
+/// The message row of a history.
+#[derive(Debug, Clone, FromRow)]
+pub struct HistoryMessage {
+    pub message_id: String,
+    pub from_address: String,
+    pub subject: String,
+    pub template_id: Option<i64>,
+    /// 1 = transactional, 0 = bulk.
+    pub trigger_type: i64,
+    /// The batch task it was fanned out for, while the task's snapshot is kept.
+    pub task_id: Option<i64>,
+    /// When it was requested, Unix seconds.
+    pub created_at: i64,
+}
+
+/// What the store keeps of one recipient's delivery. There is no row per attempt: the count
+/// of attempts, the last reply and the times of the last change are what remains.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeliveryHistory {
+    pub recipient: String,
+    /// 0 accepted, else the refusal code.
+    pub send_status: i64,
+    /// 0 queued, 1 delivered, 2 dropped, 3 bounced, 8 deferred.
+    pub deliver_status: i64,
+    /// The last reply (or the reason it was refused, dropped, deferred or bounced).
+    pub deliver_message: String,
+    pub n_attempts: i64,
+    pub created_at: i64,
+    /// The last change of its row: an attempt's outcome, a late bounce, a complaint.
+    pub updated_at: i64,
+    pub delivered_at: Option<i64>,
+    /// The next attempt (queued or deferred); `None` once final.
+    pub due_at: Option<i64>,
+    /// Opens and clicks seen (repeats count).
+    pub opened: i64,
+    pub clicked: i64,
+    /// When the recipient unsubscribed from the sender domain, if it did through this mail.
+    pub unsubscribed_at: Option<i64>,
+    /// When the recipient complained about this mail (an ARF report), if it did.
+    pub complained_at: Option<i64>,
+    /// Whether it complained (the time may be gone with the complaint's row).
+    pub complained: i64,
+    pub unsubscribed: i64,
+}
+
+#[derive(FromRow)]
+struct MessageRowWithId {
+    id: i64,
+    #[sqlx(flatten)]
+    message: HistoryMessage,
 }
 
 impl Store {
@@ -182,19 +248,110 @@ impl Store {
         Ok(())
     }
 
-    /// Every account, by AppId, with its settings and counts, for operators (at most `limit`).
-    pub async fn account_summaries(&self, limit: i64) -> Result<Vec<AccountSummary>> {
+    /// Every account, by AppId, with its settings and counts, for operators (at most `limit`);
+    /// `sent_today` is the count of the day starting at `day` (Unix second, API time zone).
+    pub async fn account_summaries(&self, limit: i64, day: i64) -> Result<Vec<AccountSummary>> {
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT a.id, a.name, a.daily_quota, a.template_review, a.custom_content, a.tracking, \
                  (SELECT COUNT(*) FROM domains d WHERE d.account_id = a.id) AS n_domains, \
                  (SELECT COUNT(*) FROM domains d WHERE d.account_id = a.id AND d.verified) AS n_verified, \
-                 (SELECT COUNT(*) FROM templates t WHERE t.account_id = a.id AND t.status = 1) AS n_pending \
+                 (SELECT COUNT(*) FROM templates t WHERE t.account_id = a.id AND t.status = 1) AS n_pending, \
+                 COALESCE((SELECT MAX(CASE WHEN d.reputation_level > 1 THEN d.reputation_level ELSE 1 END) \
+                   FROM domains d WHERE d.account_id = a.id AND d.verified), 0) AS max_level, \
+                 COALESCE((SELECT c.accepted FROM send_counters c \
+                   WHERE c.scope = 'account' AND c.scope_id = a.id AND c.day = $2), 0) AS sent_today \
                  FROM accounts a ORDER BY a.id LIMIT $1",
             )
                 .bind(limit)
+                .bind(day)
                 .fetch_all(pool)
                 .await
         })?)
+    }
+
+    /// The message `message_id` of account `account_id` with each recipient's delivery, or
+    /// `None` when that account has no such message (another account's looks the same).
+    pub async fn message_history(
+        &self,
+        account_id: i64,
+        message_id: &str,
+    ) -> Result<Option<MessageHistory>> {
+        let found: Option<(i64, HistoryMessage)> = on_pool!(self, pool => {
+            sqlx::query_as::<_, MessageRowWithId>(
+                "SELECT m.id, m.message_id, m.from_address, m.subject, m.template_id, m.trigger_type, \
+                 (SELECT s.task_id FROM task_snapshots s WHERE s.id = m.render_id) AS task_id, \
+                 m.created_at FROM messages m WHERE m.message_id = $1 AND m.account_id = $2",
+            )
+            .bind(message_id)
+            .bind(account_id)
+            .fetch_optional(pool)
+            .await
+        })?
+        .map(|r| (r.id, r.message));
+        let Some((row, message)) = found else {
+            return Ok(None);
+        };
+        let from_domain = message
+            .from_address
+            .rsplit_once('@')
+            .map_or("", |(_, d)| d)
+            .to_ascii_lowercase();
+        let deliveries = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT d.recipient, d.send_status, d.deliver_status, d.deliver_message, d.n_attempts, \
+                 d.created_at, d.updated_at, d.delivered_at, d.due_at, d.opened, d.clicked, \
+                 d.complained, d.unsubscribed, \
+                 CASE WHEN d.unsubscribed <> 0 THEN (SELECT u.created_at FROM unsubscribes u \
+                   WHERE u.account_id = d.account_id AND u.from_domain = $2 \
+                   AND u.recipient = LOWER(d.recipient)) END AS unsubscribed_at, \
+                 CASE WHEN d.complained <> 0 THEN (SELECT MIN(c.complain_time) FROM complaints c \
+                   WHERE c.account_id = d.account_id AND c.delivery_id = d.id) END AS complained_at \
+                 FROM deliveries d WHERE d.message_row = $1 ORDER BY d.id",
+            )
+            .bind(row)
+            .bind(&from_domain)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(Some(MessageHistory {
+            message,
+            deliveries,
+        }))
+    }
+
+    /// Replaces a user's password hash and ends its sessions but `keep` (the one that changed
+    /// it, if any), in one transaction. Returns the number of sessions ended, or `None` when
+    /// there is no such user.
+    pub async fn set_console_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<Option<u64>> {
+        let ended = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("UPDATE console_users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let ended = sqlx::query(
+                "DELETE FROM console_sessions WHERE user_id = $1 AND token_hash <> $2",
+            )
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            ended
+        });
+        Ok(Some(ended))
     }
 }

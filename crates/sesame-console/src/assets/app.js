@@ -680,7 +680,12 @@ async function messagesPage() {
     if (mid.value.trim()) params.MessageId = mid.value.trim();
     const r = await api("GetSendEmailStatus", params);
     const list = r.EmailStatusList || [];
-    const rows = list.map((m) => h("tr", { "data-recipient": m.ToEmailAddress },
+    const rows = list.map((m) => h("tr", {
+      "data-recipient": m.ToEmailAddress, "data-message": m.MessageId, class: "clickable", tabindex: 0,
+      title: "Show this message's history",
+      onclick: () => showHistory(m.MessageId),
+      onkeydown: (e) => { if (e.key === "Enter") showHistory(m.MessageId); },
+    },
       h("td", { class: "value" }, m.MessageId), h("td", {}, m.FromEmailAddress), h("td", {}, m.ToEmailAddress),
       h("td", {}, m.SendStatus), h("td", { class: "deliver-status" }, `${m.DeliverStatus} ${DELIVER_STATUS[m.DeliverStatus] || ""}`),
       h("td", {}, m.DeliverMessage || ""), h("td", {}, unixText(m.RequestTime)), h("td", {}, unixText(m.DeliverTime)),
@@ -694,8 +699,55 @@ async function messagesPage() {
   const form = h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
     h("label", {}, "Date", date), h("label", { class: "grow" }, "Recipient", to), h("label", { class: "grow" }, "MessageId", mid),
     h("button", { type: "submit" }, "Search"));
+  const history = h("section", { class: "card", "data-testid": "history", hidden: true });
+  const showHistory = (messageId) => guarded(async () => {
+    const x = await request("POST", "/console/api/message-history", { MessageId: messageId });
+    history.hidden = false;
+    history.replaceChildren(...historyView(x));
+    history.scrollIntoView({ block: "nearest" });
+  });
   await load();
-  return h("div", {}, h("h1", {}, "Messages"), h("section", { class: "card" }, form), h("section", { class: "card" }, out));
+  return h("div", {}, h("h1", {}, "Messages"), h("section", { class: "card" }, form),
+    h("section", { class: "card" }, h("p", { class: "muted" }, "Click a row for the message's history."), out), history);
+}
+
+// One message's history: what was sent, then per recipient what the store keeps of its
+// delivery (there is no row per attempt: the count, the last reply and the times remain).
+function historyView(x) {
+  const when = (t) => t ? unixText(t) : "";
+  const steps = (d) => {
+    const out = [["requested", d.RequestTime, ""]];
+    if (d.SendStatus !== 0) {
+      out.push(["refused at submit", d.RequestTime, `SendStatus ${d.SendStatus}: ${d.DeliverMessage}`]);
+      return out;
+    }
+    const tries = d.Attempts === 1 ? "1 attempt" : `${d.Attempts} attempts`;
+    if (d.DeliverStatus === 1) out.push(["delivered", d.DeliverTime, `${tries}; ${d.DeliverMessage}`]);
+    else if (d.DeliverStatus === 3) out.push(["bounced", d.UpdateTime, `${tries}; ${d.DeliverMessage}`]);
+    else if (d.DeliverStatus === 2) out.push(["dropped", d.UpdateTime, `${tries}; ${d.DeliverMessage}`]);
+    else if (d.DeliverStatus === 8) out.push(["deferred", d.UpdateTime, `${tries}; ${d.DeliverMessage}`]);
+    if (d.NextAttemptTime) out.push([d.Attempts ? "next attempt" : "first attempt", d.NextAttemptTime, "due"]);
+    if (d.Opened) out.push(["opened", 0, d.Opened === 1 ? "once" : `${d.Opened} times`]);
+    if (d.Clicked) out.push(["clicked", 0, d.Clicked === 1 ? "once" : `${d.Clicked} times`]);
+    if (d.Unsubscribed) out.push(["unsubscribed", d.UnsubscribeTime, "from the sender domain"]);
+    if (d.Complained) out.push(["complained", d.ComplainTime, "an abuse report"]);
+    return out;
+  };
+  const rows = (x.Deliveries || []).map((d) => h("tr", { "data-history": d.ToEmailAddress },
+    h("td", {}, d.ToEmailAddress),
+    h("td", { class: "status" }, d.SendStatus !== 0 ? `refused (${d.SendStatus})` : `${d.DeliverStatus} ${DELIVER_STATUS[d.DeliverStatus] || ""}`),
+    h("td", { class: "attempts" }, d.Attempts),
+    h("td", { class: "value reply" }, d.DeliverMessage || ""),
+    h("td", {}, h("ol", { class: "timeline" }, steps(d).map(([what, t, note]) =>
+      h("li", { "data-step": what }, h("strong", {}, what), t ? ` ${when(t)}` : "", note ? h("span", { class: "muted" }, ` — ${note}`) : null))))));
+  const kind = x.TriggerType === 1 ? "transactional" : "bulk";
+  return [
+    h("h2", {}, "History of ", h("code", {}, x.MessageId)),
+    h("p", { class: "muted" }, `From ${x.FromEmailAddress}, subject “${x.Subject}”, ${kind}`,
+      x.TemplateID ? `, template ${x.TemplateID}` : "", x.TaskId ? `, batch task ${x.TaskId}` : "",
+      `, requested ${when(x.RequestTime)}.`),
+    table(["Recipient", "Status", "Attempts", "Last reply", "History"], rows, "No recipients."),
+  ];
 }
 
 // ---------------------------------------------------------------- black list
