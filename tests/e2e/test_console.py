@@ -589,6 +589,61 @@ def test_message_history(console, browser, sink, dns, shots):
     assert op.request("POST", "/console/api/message-history", {"MessageId": mid})[0] == 200
 
 
+def test_custom_black_list_edited_in_place(console, browser, shots):
+    acct = console.account("console-cbl-edit")
+    ses = console.client(acct)
+    call(ses, "CreateCustomBlacklist", {"Emails": ["keep@example.com", "taken@example.com"]})
+    assert create_user(console, acct.app_id, "june@example.com").returncode == 0
+    page, errors = sign_in_page(browser, console, "june@example.com")
+    goto(page, "#/custom-blacklist", "custom-blacklist")
+
+    def listed() -> dict:
+        rows = call(ses, "ListCustomBlacklist", {"Offset": 0, "Limit": 10})["Data"]
+        return {r["Email"]: r["ExpireDate"] for r in rows}
+
+    until = (datetime.now(API_TZ) + timedelta(days=30)).strftime("%Y-%m-%d")
+    page.click("tr[data-email='keep@example.com'] button.edit")
+    page.fill("input[name=edit-expire]", until)
+    page.screenshot(path=shots / "43-custom-blacklist-edit.png", full_page=True)
+    page.click("button.save")
+    page.wait_for_selector(f"tr[data-email='keep@example.com'] td.expires:text-is('{until}')")
+    assert listed() == {"keep@example.com": until, "taken@example.com": ""}
+
+    # The address too, and back to never expiring.
+    page.click("tr[data-email='keep@example.com'] button.edit")
+    page.fill("input[name=edit-email]", "kept@example.com")
+    page.fill("input[name=edit-expire]", "")
+    page.click("button.save")
+    page.wait_for_selector("tr[data-email='kept@example.com'] td.expires:text-is('never')")
+    assert listed() == {"kept@example.com": "", "taken@example.com": ""}
+
+    # The API's refusal shows as it words it; nothing changes.
+    entry = next(r for r in call(ses, "ListCustomBlacklist", {"Offset": 0, "Limit": 10})["Data"]
+                 if r["Email"] == "kept@example.com")
+    taken = expect_error(ses, "UpdateCustomBlackList", "InvalidParameterValue",
+                         {"Id": entry["Id"], "Email": "taken@example.com"})
+    page.click("tr[data-email='kept@example.com'] button.edit")
+    page.fill("input[name=edit-email]", "taken@example.com")
+    page.click("button.save")
+    assert page.wait_for_selector("[data-testid=flash-error]").inner_text() == f"{taken.message} ({taken.code})"
+    assert listed() == {"kept@example.com": "", "taken@example.com": ""}
+    assert not errors, errors
+    page.close()
+
+    # Another account's member cannot edit the entry by its Id; CSRF is required.
+    other = console.account("console-cbl-other")
+    assert create_user(console, other.app_id, "kurt@example.com").returncode == 0
+    stranger = Http(console.api_port)
+    assert stranger.sign_in("kurt@example.com", PASSWORD)[0] == 200
+    status, body = stranger.action("UpdateCustomBlackList", {"Id": entry["Id"], "Email": "x@example.com"})
+    assert status == 200 and body["Response"]["Error"]["Code"] == "ResourceNotFound", body
+    member = Http(console.api_port)
+    assert member.sign_in("june@example.com", PASSWORD)[0] == 200
+    status, _ = member.action("UpdateCustomBlackList", {"Id": entry["Id"], "Email": "y@example.com"}, csrf=False)
+    assert status == 403
+    assert listed() == {"kept@example.com": "", "taken@example.com": ""}
+
+
 # --------------------------------------------------------------------------- sign-in and sessions
 
 

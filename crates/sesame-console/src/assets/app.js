@@ -1131,8 +1131,31 @@ async function customBlacklistPage() {
     const rows = (r.Data || []).map((b) => {
       const box = h("input", { type: "checkbox", value: b.Email, "aria-label": "select " + b.Email });
       boxes.push(box);
-      return h("tr", { "data-email": b.Email }, h("td", {}, box), h("td", {}, b.Email), h("td", {}, b.ExpireDate || "never"),
-        h("td", {}, b.Status ? "active" : h("span", { class: "muted" }, "expired")), h("td", {}, b.CreateTime));
+      const row = h("tr", { "data-email": b.Email, "data-id": b.Id });
+      const show = () => row.replaceChildren(h("td", {}, box), h("td", {}, b.Email), h("td", { class: "expires" }, b.ExpireDate || "never"),
+        h("td", {}, b.Status ? "active" : h("span", { class: "muted" }, "expired")), h("td", {}, b.CreateTime),
+        h("td", {}, h("button", { type: "button", class: "small secondary edit", onclick: edit }, "Edit")));
+      // In place: the address and its last day (empty: never expires), saved with
+      // UpdateCustomBlackList; the API's refusal shows as it words it and the row stays open.
+      const edit = () => {
+        const address = h("input", { type: "email", name: "edit-email", value: b.Email, "aria-label": "Address" });
+        const until = h("input", { type: "date", name: "edit-expire", value: b.ExpireDate || "", "aria-label": "Expires after" });
+        const save = () => guarded(async () => {
+          const params = { Id: b.Id, Email: address.value.trim() };
+          if (until.value) params.ExpireDate = until.value;
+          await api("UpdateCustomBlackList", params);
+          flash(`Saved ${params.Email}${until.value ? ", until " + until.value : ", never expires"}.`);
+          load();
+        });
+        row.replaceChildren(h("td", {}, box), h("td", {}, address), h("td", {}, until),
+          h("td", { colspan: 2 }, h("span", { class: "muted" }, "empty date: never expires")),
+          h("td", {}, h("div", { class: "row" },
+            h("button", { type: "button", class: "small save", onclick: save }, "Save"),
+            h("button", { type: "button", class: "small secondary", onclick: show }, "Cancel"))));
+        address.focus();
+      };
+      show();
+      return row;
     });
     const remove = h("button", {
       type: "button", class: "danger",
@@ -1145,7 +1168,7 @@ async function customBlacklistPage() {
       }),
     }, "Remove selected");
     out.replaceChildren(h("p", { class: "muted" }, `${r.TotalCount || 0} address(es).`),
-      table(["", "Address", "Expires", "Status", "Added"], rows, "The custom black list is empty."),
+      table(["", "Address", "Expires after", "Status", "Added", ""], rows, "The custom black list is empty."),
       rows.length ? h("p", {}, remove) : null,
       h("div", { class: "pager" },
         h("button", { type: "button", class: "small secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - LIMIT); load(); } }, "Previous"),
