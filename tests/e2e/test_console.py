@@ -644,6 +644,62 @@ def test_custom_black_list_edited_in_place(console, browser, shots):
     assert listed() == {"kept@example.com": "", "taken@example.com": ""}
 
 
+def test_operator_sees_quotas_and_sets_the_override(console, browser, sink, dns, shots):
+    home, busy = console.account("console-quota-home"), console.account("console-quota-busy")
+    ses = console.client(busy)
+    sender, template_id = ready_sender(console, ses, local="quota")
+    rd = sink_domain(dns, "quota")
+    send(ses, sender, [f"ok-q1@{rd}", f"ok-q2@{rd}"], template_id)
+    assert create_user(console, home.app_id, "quinn@example.com", operator=True).returncode == 0
+    page, errors = sign_in_page(browser, console, "quinn@example.com")
+    goto(page, "#/accounts", "accounts")
+    row = f"tr[data-account='{busy.app_id}']"
+    assert page.inner_text(f"{row} td.level") == "level 1 (500 a day)"
+    assert page.inner_text(f"{row} td.sent") == "2"
+    assert page.get_attribute(f"{row} td.quota", "data-quota") == ""
+    assert page.inner_text(f"tr[data-account='{home.app_id}'] td.level") == "no verified domain"
+
+    # An override of 3 recipients a day: two are sent, so one more fits and then no more.
+    page.fill(f"{row} input[name=quota]", "3")
+    page.click(f"{row} button.set-quota")
+    page.wait_for_selector(f"{row} td.quota[data-quota='3']")
+    page.screenshot(path=shots / "44-accounts-quota.png", full_page=True)
+    send(ses, sender, f"ok-q3@{rd}", template_id)
+    assert error_code(ses, "SendEmail", send_params(sender, f"ok-q4@{rd}", template_id)) == "FailedOperation.ExceedSendLimit"
+    goto(page, "#/domains", "domains")
+    goto(page, "#/accounts", "accounts")
+    assert page.inner_text(f"{row} td.sent") == "3"
+    page.click(f"{row} button.clear-quota")
+    page.wait_for_selector(f"{row} td.quota[data-quota='']")
+    send(ses, sender, f"ok-q4@{rd}", template_id)
+    page.fill(f"{row} input[name=quota]", "-1")
+    page.click(f"{row} button.set-quota")
+    assert "whole number" in page.wait_for_selector("[data-testid=flash-error]").inner_text()
+    assert not errors, errors
+    page.close()
+
+    # Over plain HTTP: the refusals, and the same override the CLI sets.
+    op = Http(console.api_port)
+    assert op.sign_in("quinn@example.com", PASSWORD)[0] == 200
+    status, _, body = op.request("POST", "/console/api/account-quota", {"AppId": busy.app_id, "DailyQuota": -5})
+    assert status == 400 and body["Error"]["Code"] == "InvalidParameter"
+    assert op.request("POST", "/console/api/account-quota", {"AppId": busy.app_id})[0] == 400, "DailyQuota is required"
+    assert op.request("POST", "/console/api/account-quota", {"AppId": 999_999_999, "DailyQuota": 1})[0] == 404
+    assert op.request("POST", "/console/api/account-quota", {"AppId": busy.app_id, "DailyQuota": 1}, csrf=False)[0] == 403
+    status, _, body = op.request("POST", "/console/api/account-quota", {"AppId": busy.app_id, "DailyQuota": 50000})
+    assert status == 200 and body == {"AppId": busy.app_id, "DailyQuota": 50000}
+    accounts = {a["AppId"]: a for a in op.request("GET", "/console/api/accounts")[2]["Accounts"]}
+    assert (accounts[busy.app_id]["DailyQuota"], accounts[busy.app_id]["SentToday"],
+            accounts[busy.app_id]["MaxReputationLevel"], accounts[busy.app_id]["MaxDailyQuota"]) == (50000, 4, 1, 500)
+    assert create_user(console, busy.app_id, "rita@example.com").returncode == 0
+    member = Http(console.api_port)
+    assert member.sign_in("rita@example.com", PASSWORD)[0] == 200
+    status, _, body = member.request("POST", "/console/api/account-quota", {"AppId": busy.app_id, "DailyQuota": 10**9})
+    assert status == 403 and body["Error"]["Code"] == "UnauthorizedOperation"
+    assert op.request("GET", "/console/api/accounts")[2]["Accounts"] and \
+        {a["AppId"]: a for a in op.request("GET", "/console/api/accounts")[2]["Accounts"]}[busy.app_id]["DailyQuota"] == 50000
+
+
 # --------------------------------------------------------------------------- sign-in and sessions
 
 

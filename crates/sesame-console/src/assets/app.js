@@ -830,9 +830,31 @@ async function accountsPage() {
   if (session.Role !== "operator") return h("p", {}, "Only operators see accounts.");
   const data = await request("GET", "/console/api/accounts");
   const yes = (v) => v ? "on" : h("span", { class: "muted" }, "off");
+  // The daily-quota override: a number of recipients a day for the whole account, or none
+  // (only each domain's reputation cap applies), like `sesame account update --daily-quota`.
+  const quotaCell = (a) => {
+    const input = h("input", { type: "number", min: 0, step: 1, name: "quota", value: a.DailyQuota === null ? "" : a.DailyQuota,
+      placeholder: "none", "aria-label": `Daily quota of ${a.AppId}` });
+    input.style.width = "7rem";
+    const set = (value) => guarded(async () => {
+      const x = await request("POST", "/console/api/account-quota", { AppId: a.AppId, DailyQuota: value });
+      flash(x.DailyQuota === null ? `Account ${a.AppId}: no daily quota override; the reputation caps apply.`
+        : `Account ${a.AppId}: at most ${x.DailyQuota} recipients a day.`);
+      route();
+    });
+    return h("div", { class: "row" }, input,
+      h("button", { type: "button", class: "small set-quota", onclick: () => {
+        if (input.value.trim() === "") set(null);
+        else if (!/^\d+$/.test(input.value.trim())) flash("The daily quota is a whole number of recipients, 0 or more.", "error");
+        else set(Number(input.value));
+      } }, "Set"),
+      a.DailyQuota === null ? null : h("button", { type: "button", class: "small secondary clear-quota", onclick: () => set(null) }, "Clear"));
+  };
   const rows = data.Accounts.map((a) => h("tr", { "data-account": a.AppId },
     h("td", {}, a.AppId), h("td", {}, a.Name),
-    h("td", {}, a.DailyQuota === null ? h("span", { class: "muted" }, "reputation caps") : a.DailyQuota),
+    h("td", { class: "quota", "data-quota": a.DailyQuota === null ? "" : a.DailyQuota }, quotaCell(a)),
+    h("td", { class: "level" }, a.MaxReputationLevel ? `level ${a.MaxReputationLevel} (${a.MaxDailyQuota} a day)` : h("span", { class: "muted" }, "no verified domain")),
+    h("td", { class: "sent" }, a.SentToday),
     h("td", {}, `${a.VerifiedDomains} of ${a.Domains}`), h("td", {}, yes(a.TemplateReview)),
     h("td", { class: "pending" }, a.PendingTemplates ? h("span", { class: "bad" }, a.PendingTemplates) : "0"),
     h("td", {}, yes(a.Tracking)), h("td", {}, yes(a.CustomContent)),
@@ -845,8 +867,10 @@ async function accountsPage() {
       }),
     }, "Act on this account"))));
   return h("div", {}, h("h1", {}, "Accounts"),
-    h("p", { class: "muted" }, "Change quotas and settings with `sesame account update`, a domain's reputation level with `sesame domain update`. Act on an account to see its domains (with their levels) and review its templates."),
-    h("section", { class: "card" }, table(["AppId", "Name", "Daily quota", "Verified domains", "Template review", "Pending templates", "Tracking", "Custom content", ""], rows)));
+    h("p", { class: "muted" }, "Daily quota: the account's override (recipients a day, all domains together; empty: none, only the reputation caps apply). " +
+      "Reputation: its best verified domain's level and that level's daily cap (each domain has its own; act on the account to see them). " +
+      "Sent today: recipients accepted today. Other settings: `sesame account update`; a domain's level: `sesame domain update`."),
+    h("section", { class: "card" }, table(["AppId", "Name", "Daily quota", "Reputation", "Sent today", "Verified domains", "Template review", "Pending templates", "Tracking", "Custom content", ""], rows)));
 }
 
 // ---------------------------------------------------------------- callback addresses
