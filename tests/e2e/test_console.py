@@ -700,6 +700,88 @@ def test_operator_sees_quotas_and_sets_the_override(console, browser, sink, dns,
         {a["AppId"]: a for a in op.request("GET", "/console/api/accounts")[2]["Accounts"]}[busy.app_id]["DailyQuota"] == 50000
 
 
+def user_password(server, email: str, password: str | None = None) -> subprocess.CompletedProcess:
+    args = [str(SESAME_BIN), "user", "password", "--email", email, "--config", str(server.config_path)]
+    if password is not None:
+        args.append("--password-stdin")
+    return subprocess.run(args, input=(password + "\n") if password is not None else "",
+                          capture_output=True, text=True, timeout=60, cwd=server.dir)
+
+
+def test_users_change_their_password(console, browser, shots):
+    acct = console.account("console-password")
+    assert create_user(console, acct.app_id, "lena@example.com").returncode == 0
+    other_device = Http(console.api_port)
+    assert other_device.sign_in("lena@example.com", PASSWORD)[0] == 200
+    page, errors = sign_in_page(browser, console, "lena@example.com")
+    page.click("#who a[href='#/password']")
+    page.wait_for_selector("main [data-page=password]")
+
+    def change(current: str, new: str, again: str | None = None):
+        page.fill("input[name=current]", current)
+        page.fill("input[name=new]", new)
+        page.fill("input[name=again]", new if again is None else again)
+        page.click("form button[type=submit]")
+
+    change("not my password", "a brand new password")
+    assert page.wait_for_selector("[data-testid=flash-error]").inner_text() == \
+        "the current password is wrong (AuthFailure.InvalidCredentials)"
+    assert page.query_selector("main [data-page=password]"), "a wrong password does not sign out"
+    change(PASSWORD, "a brand new password", "a brand new passwort")
+    page.wait_for_selector("[data-testid=flash-error]:has-text('differ')")
+    change(PASSWORD, "a brand new password")
+    assert page.wait_for_selector("[data-testid=flash-info]").inner_text() == \
+        "Password changed; 1 other session(s) signed out."
+    page.screenshot(path=shots / "45-password-changed.png", full_page=True)
+    # The other session ended; this one goes on; only the new password signs in.
+    assert other_device.action("ListEmailIdentities")[0] == 401
+    goto(page, "#/domains", "domains")
+    assert Http(console.api_port).sign_in("lena@example.com", PASSWORD)[0] == 401
+    fresh = Http(console.api_port)
+    assert fresh.sign_in("lena@example.com", "a brand new password")[0] == 200
+    assert "a brand new password" not in console.log()
+    assert not errors, errors
+    page.close()
+
+    # Over plain HTTP: the CSRF token, a short password and a replay of the current one.
+    def post(client: Http, body: dict, **kw):
+        status, _, answer = client.request("POST", "/console/api/password", body, **kw)
+        return status, answer.get("Error", {}).get("Code")
+
+    good = {"CurrentPassword": "a brand new password", "NewPassword": "another new password"}
+    assert post(fresh, good, csrf=False) == (403, "AuthFailure.CsrfTokenMismatch")
+    assert post(fresh, {"CurrentPassword": "a brand new password", "NewPassword": "short"}) == (400, "InvalidParameter")
+    assert post(fresh, {"CurrentPassword": "a brand new password", "NewPassword": "a brand new password"})[0] == 400
+    assert post(Http(console.api_port), good) == (401, "AuthFailure.Unauthorized")
+    assert fresh.sign_in("lena@example.com", "a brand new password")[0] == 200, "nothing changed"
+
+    # An operator resets it on the command line: every session ends, the printed one works.
+    r = user_password(console, "LENA@example.com")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    # The browser's and the two of `fresh`.
+    assert (out["Email"], out["Role"], out["AppId"], out["SessionsEnded"]) == ("lena@example.com", "member", acct.app_id, 3)
+    assert fresh.action("ListEmailIdentities")[0] == 401
+    assert Http(console.api_port).sign_in("lena@example.com", out["Password"])[0] == 200
+    r = user_password(console, "lena@example.com", "chosen password 42")
+    assert r.returncode == 0 and "Password" not in json.loads(r.stdout), r.stdout
+    assert Http(console.api_port).sign_in("lena@example.com", "chosen password 42")[0] == 200
+    nobody = user_password(console, "nobody@example.com")
+    assert nobody.returncode != 0 and "no console user" in nobody.stderr
+    short = user_password(console, "lena@example.com", "short")
+    assert short.returncode != 0 and "at least" in short.stderr
+    assert Http(console.api_port).sign_in("lena@example.com", "chosen password 42")[0] == 200, "unchanged"
+
+    # Guessing the current password is throttled like sign-in.
+    assert create_user(console, acct.app_id, "mona@example.com").returncode == 0
+    mona = Http(console.api_port)
+    assert mona.sign_in("mona@example.com", PASSWORD)[0] == 200
+    for i in range(5):
+        assert post(mona, {"CurrentPassword": f"guess {i}", "NewPassword": "whatever password"}) == \
+            (403, "AuthFailure.InvalidCredentials")
+    assert post(mona, {"CurrentPassword": PASSWORD, "NewPassword": "whatever password"}) == (429, "RequestLimitExceeded")
+
+
 # --------------------------------------------------------------------------- sign-in and sessions
 
 

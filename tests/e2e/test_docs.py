@@ -278,7 +278,8 @@ def test_errors_page_covers_every_status():
 HELP_COMMANDS = [[], ["serve"], ["account"], ["account", "create"], ["account", "update"], ["domain"],
                  ["domain", "update"], ["bounce"], ["bounce", "parse"], ["template"],
                  ["template", "approve"], ["template", "reject"], ["ip"], ["ip", "add"], ["ip", "remove"],
-                 ["ip", "list"], ["backup"], ["restore"], ["task"], ["task", "stop"], ["user"], ["user", "create"]]
+                 ["ip", "list"], ["backup"], ["restore"], ["task"], ["task", "stop"], ["user"], ["user", "create"],
+                 ["user", "password"]]
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "sesame")

@@ -3,7 +3,10 @@
 //! and the JSON endpoints it calls (`api`): sign-in with sessions in cookies, CSRF tokens, and
 //! `POST /console/api/<Action>`, which runs the API's own action dispatch for the session's
 //! account. So the console validates nothing itself: every rule and error code is the API's.
-//! This crate never touches a tenant's rows except through those actions.
+//! This crate touches a tenant's rows only through those actions, except in its own few
+//! endpoints (`api`): the operators' account list and daily-quota override, template review,
+//! stopping a cycle, a message's history (read-only, scoped to the account acted on) and the
+//! user's own password.
 
 pub mod api;
 pub mod auth;

@@ -108,8 +108,9 @@ More: docs/operations-ips.md.")]
         config: ConfigArg,
     },
     /// Web console users: an operator (sees every account) or a member (one account).
-    #[command(after_help = "Example:
+    #[command(after_help = "Examples:
   sesame user create --app-id 1000001 --email ann@example.com
+  sesame user password --email ann@example.com
 
 Prints the generated password once; --password-stdin reads one instead. More: docs/console.md.")]
     User {

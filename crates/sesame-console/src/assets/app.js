@@ -198,6 +198,7 @@ async function renderFrame() {
   } else {
     who.push(h("span", { class: "muted" }, `AppId ${session.AppId}`));
   }
+  who.push(h("a", { href: "#/password", "data-page": "password" }, "Password"));
   who.push(h("button", {
     class: "small secondary", type: "button",
     onclick: () => guarded(async () => {
@@ -237,7 +238,7 @@ async function route(event) {
     send: sendPage, stats: statsPage, messages: messagesPage, blacklist: blacklistPage,
     accounts: accountsPage, callbacks: callbacksPage, tasks: tasksPage,
     lists: parts[1] ? () => listPage(Number(parts[1])) : listsPage,
-    "custom-blacklist": customBlacklistPage, abuse: abusePage,
+    "custom-blacklist": customBlacklistPage, abuse: abusePage, password: passwordPage,
   }[page];
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   if (!view) { main.replaceChildren(h("p", {}, "No such page.")); return; }
@@ -1216,6 +1217,32 @@ async function customBlacklistPage() {
   return h("div", {}, h("h1", {}, "Custom black list"),
     h("p", { class: "muted" }, "Addresses you never want to mail: SendEmail and batch tasks skip them."),
     h("section", { class: "card" }, add), h("section", { class: "card" }, find, out));
+}
+
+// ---------------------------------------------------------------- your password
+
+// The signed-in user's own password: the current one is checked (wrong guesses count in the
+// sign-in throttle); every other session of the user ends, this one stays.
+async function passwordPage() {
+  const current = h("input", { type: "password", name: "current", autocomplete: "current-password", required: true });
+  const fresh = h("input", { type: "password", name: "new", autocomplete: "new-password", required: true, minlength: 10 });
+  const again = h("input", { type: "password", name: "again", autocomplete: "new-password", required: true });
+  const form = h("form", {
+    class: "stack",
+    onsubmit: (e) => { e.preventDefault(); guarded(async () => {
+      if (fresh.value !== again.value) { flash("The new password and its repetition differ.", "error"); return; }
+      const x = await request("POST", "/console/api/password", { CurrentPassword: current.value, NewPassword: fresh.value });
+      for (const i of [current, fresh, again]) i.value = "";
+      flash(`Password changed; ${x.SessionsEnded} other session(s) signed out.`);
+    }); },
+  },
+  h("label", {}, "Current password", current),
+  h("label", {}, "New password (at least 10 characters)", fresh),
+  h("label", {}, "New password again", again),
+  h("p", {}, h("button", { type: "submit" }, "Change password")));
+  return h("div", {}, h("h1", {}, "Your password"),
+    h("p", { class: "muted" }, `Signed in as ${session.Email}. Changing the password signs you out everywhere else.`),
+    h("section", { class: "card narrow" }, form));
 }
 
 // ---------------------------------------------------------------- start
