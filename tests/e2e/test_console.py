@@ -782,6 +782,62 @@ def test_users_change_their_password(console, browser, shots):
     assert post(mona, {"CurrentPassword": PASSWORD, "NewPassword": "whatever password"}) == (429, "RequestLimitExceeded")
 
 
+def test_domain_and_template_lists_page(console, browser, shots):
+    acct = console.account("console-paging")
+    ses = console.client(acct)
+    # An account has at most 10 domains: 7 of them, 5 a page.
+    domains = sorted(unique_domain(f"page{i:02d}") for i in range(7))
+    for d in domains:
+        call(ses, "CreateEmailIdentity", {"EmailIdentity": d})
+    templates = [call(ses, "CreateEmailTemplate", {"TemplateName": f"t{i}", "TemplateContent": {"Text": b64(f"text {i}")}})
+                 ["TemplateID"] for i in range(12)]
+    assert create_user(console, acct.app_id, "nina@example.com").returncode == 0
+    page, errors = sign_in_page(browser, console, "nina@example.com")
+
+    def shown(selector: str, attr: str) -> list[str]:
+        return [r.get_attribute(attr) for r in page.query_selector_all(selector)]
+
+    def names() -> list[str]:
+        return [r.query_selector("td").inner_text() for r in page.query_selector_all("main tbody tr")]
+
+    # Domains, by name: 20 a page at first, then 5.
+    assert names() == domains and page.inner_text("[data-testid=page-rows]") == "rows 1–7 of 7"
+    assert page.is_disabled("button[name=next]") and page.is_disabled("button[name=previous]")
+    page.select_option("select[name=page-size]", "5")
+    page.wait_for_selector("[data-testid=page-rows]:text-is('rows 1–5 of 7')")
+    assert names() == domains[:5]
+    page.click("button[name=next]")
+    page.wait_for_selector("[data-testid=page-rows]:text-is('rows 6–7 of 7')")
+    assert names() == domains[5:] and page.is_disabled("button[name=next]")
+    page.screenshot(path=shots / "46-domains-page-2.png", full_page=True)
+    # A domain's page and back: still the second page.
+    page.click(f"a:text-is('{domains[6]}')")
+    page.wait_for_selector("[data-testid=domain-status]")
+    page.click("a:text-is('← Domains')")
+    page.wait_for_selector("[data-testid=page-rows]:text-is('rows 6–7 of 7')")
+    page.click("button[name=previous]")
+    page.wait_for_selector("[data-testid=page-rows]:text-is('rows 1–5 of 7')")
+
+    # Templates, newest first, paged on their own.
+    goto(page, "#/templates", "templates")
+    assert page.inner_text("[data-testid=page-rows]") == "rows 1–12 of 12"
+    page.select_option("select[name=page-size]", "10")
+    page.wait_for_selector("[data-testid=page-rows]:text-is('rows 1–10 of 12')")
+    assert shown("tr[data-template]", "data-template") == [str(t) for t in reversed(templates[2:])]
+    page.click("button[name=next]")
+    page.wait_for_selector("[data-testid=page-rows]:text-is('rows 11–12 of 12')")
+    assert shown("tr[data-template]", "data-template") == [str(t) for t in reversed(templates[:2])]
+    page.screenshot(path=shots / "47-templates-page-2.png", full_page=True)
+    # The last one of a page deleted elsewhere: the page shows the last page there is.
+    for t in templates[:2]:
+        call(ses, "DeleteEmailTemplate", {"TemplateID": t})
+    goto(page, "#/domains", "domains")
+    goto(page, "#/templates", "templates")
+    page.wait_for_selector("[data-testid=page-rows]:text-is('rows 1–10 of 10')")
+    assert not errors, errors
+    page.close()
+
+
 # --------------------------------------------------------------------------- sign-in and sessions
 
 

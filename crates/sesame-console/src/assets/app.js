@@ -92,6 +92,31 @@ function table(headers, rows, empty) {
     h("tbody", {}, rows)));
 }
 
+// Paging of a table: where each paged page is (kept while the console is open, so coming back
+// from a domain or a template returns to the same page) and how many rows it shows.
+const PAGE_SIZES = [5, 10, 20, 50, 100];
+const paging = {};
+
+function pageState(name) {
+  if (!paging[name]) paging[name] = { offset: 0, limit: 20 };
+  return paging[name];
+}
+
+// Previous / Next, the rows shown of `total`, and the page size; `reload` redraws the page.
+function pager(state, shown, total, reload) {
+  const size = h("select", { "aria-label": "Rows per page", name: "page-size", class: "small" },
+    PAGE_SIZES.map((n) => h("option", { value: n }, `${n} a page`)));
+  size.value = String(state.limit);
+  size.addEventListener("change", () => { state.limit = Number(size.value); state.offset = 0; reload(); });
+  return h("div", { class: "pager" },
+    h("button", { type: "button", class: "small secondary", name: "previous", disabled: state.offset === 0,
+      onclick: () => { state.offset = Math.max(0, state.offset - state.limit); reload(); } }, "Previous"),
+    h("span", { class: "muted", "data-testid": "page-rows" }, shown ? `rows ${state.offset + 1}–${state.offset + shown} of ${total}` : `${total} rows`),
+    h("button", { type: "button", class: "small secondary", name: "next", disabled: state.offset + shown >= total,
+      onclick: () => { state.offset += state.limit; reload(); } }, "Next"),
+    size);
+}
+
 // ---------------------------------------------------------------- the server
 
 class ApiError extends Error {
@@ -260,7 +285,13 @@ window.addEventListener("hashchange", route);
 const DKIM_OPTIONS = [["0", "RSA 1024-bit"], ["1", "RSA 2048-bit"], ["2", "Both (2048 + 1024)"]];
 
 async function domainsPage() {
-  const r = await api("ListEmailIdentities", {});
+  const at = pageState("domains");
+  let r = await api("ListEmailIdentities", { Offset: at.offset, Limit: at.limit });
+  if (!(r.EmailIdentities || []).length && at.offset > 0 && r.Total > 0) {
+    // The page went away (domains deleted): show the last one there is.
+    at.offset = Math.floor((r.Total - 1) / at.limit) * at.limit;
+    r = await api("ListEmailIdentities", { Offset: at.offset, Limit: at.limit });
+  }
   const name = h("input", { name: "domain", placeholder: "mail.example.com", required: true });
   const dkim = h("select", { name: "dkim" }, DKIM_OPTIONS.map(([v, l]) => h("option", { value: v }, l)));
   const form = h("form", {
@@ -280,7 +311,8 @@ async function domainsPage() {
   return h("div", {},
     h("h1", {}, "Sender domains"),
     h("section", { class: "card" }, h("h2", {}, "Add a domain"), form),
-    h("section", { class: "card" }, table(["Domain", "Status", "Reputation", "Daily quota", "DKIM"], rows, "No domains yet.")));
+    h("section", { class: "card" }, table(["Domain", "Status", "Reputation", "Daily quota", "DKIM"], rows, "No domains yet."),
+      r.Total ? pager(at, rows.length, r.Total, route) : null));
 }
 
 function recordsTable(attributes) {
@@ -409,14 +441,20 @@ function templateStatus(code) {
 }
 
 async function templatesPage() {
-  const r = await api("ListEmailTemplates", { Limit: 100, Offset: 0 });
-  const rows = (r.TemplatesMetadata || []).map((t) => h("tr", {},
+  const at = pageState("templates");
+  let r = await api("ListEmailTemplates", { Limit: at.limit, Offset: at.offset });
+  if (!(r.TemplatesMetadata || []).length && at.offset > 0 && r.TotalCount > 0) {
+    at.offset = Math.floor((r.TotalCount - 1) / at.limit) * at.limit;
+    r = await api("ListEmailTemplates", { Limit: at.limit, Offset: at.offset });
+  }
+  const rows = (r.TemplatesMetadata || []).map((t) => h("tr", { "data-template": t.TemplateID },
     h("td", {}, t.TemplateID), h("td", {}, h("a", { href: "#/templates/" + t.TemplateID }, t.TemplateName)),
     h("td", {}, templateStatus(t.TemplateStatus)), h("td", {}, t.ReviewReason || ""), h("td", {}, unixText(t.CreatedTimestamp))));
   return h("div", {},
     h("h1", {}, "Templates"),
     h("p", {}, h("a", { href: "#/templates/new" }, h("button", { type: "button" }, "New template"))),
-    h("section", { class: "card" }, table(["ID", "Name", "Status", "Review reason", "Created"], rows, "No templates yet.")));
+    h("section", { class: "card" }, table(["ID", "Name", "Status", "Review reason", "Created"], rows, "No templates yet."),
+      r.TotalCount ? pager(at, rows.length, r.TotalCount, route) : null));
 }
 
 const VARIABLE = /\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}/g;
