@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Console page loads with a big store (issue 7, item 4): seeds N delivered messages (one
 recipient each, default 100 000, today) straight into a fresh server's SQLite store, then times
-every console page in Debian's Chromium (Playwright), best and worst of 3, and the message
-search by recipient, by MessageId and unfiltered. A measurement, not a test; results in
+every console page in Debian's Chromium (Playwright), best and worst of 3, the message
+search by recipient, by MessageId and unfiltered, a message's history (a row clicked), and an
+operator's Accounts page. A measurement, not a test; results in
 docs/console.md. Uses the debug binary of the e2e suite (SESAME_BIN to change), the dnslib
 zone of tests/e2e, and only 127.0.0.1. Run with the repository's .venv python:
 
@@ -34,6 +35,7 @@ try:
     srv.verify_domain(ses, domain)
     call(ses, "CreateEmailAddress", {"EmailAddress": f"noreply@{domain}"})
     assert create_user(srv, acct.app_id, "bench@example.com").returncode == 0
+    assert create_user(srv, acct.app_id, "ops@example.com", operator=True).returncode == 0
     db = sqlite3.connect(srv.db.url.removeprefix("sqlite://"), timeout=30)
     dom_id = db.execute("SELECT id FROM domains WHERE name = ?", (domain,)).fetchone()[0]
     now = int(time.time())
@@ -61,7 +63,8 @@ try:
         page.click("button[type=submit]"); page.wait_for_selector("main [data-page=domains]")
         for route, pid in [("#/domains", "domains"), ("#/senders", "senders"), ("#/templates", "templates"), ("#/send", "send"),
                            ("#/stats", "stats"), ("#/messages", "messages"), ("#/blacklist", "blacklist"), ("#/lists", "lists"),
-                           ("#/tasks", "tasks"), ("#/callbacks", "callbacks"), ("#/custom-blacklist", "custom-blacklist")]:
+                           ("#/tasks", "tasks"), ("#/callbacks", "callbacks"), ("#/custom-blacklist", "custom-blacklist"),
+                           ("#/abuse", "abuse"), ("#/password", "password")]:
             times = []
             for _ in range(3):
                 page.evaluate("location.hash = '#/none'")
@@ -72,12 +75,43 @@ try:
             print(f"{route}: {min(times):.0f} / {max(times):.0f} ms (best / worst of 3)")
         # Message searches over the 100 000.
         page.evaluate("location.hash = '#/messages'"); page.wait_for_selector("main [data-page=messages]")
-        for label, to, mid in [("recipient", "user99999@rcpt49.test", ""), ("MessageId", "", last_mid), ("no filter", "", "")]:
-            page.fill("input[name=to]", to); page.fill("input[name=mid]", mid)
+        last_rcpt = f"user{N - 1}@rcpt{(N - 1) % 50}.test"
+        for label, to, mid in [("recipient", last_rcpt, ""), ("MessageId", "", last_mid), ("no filter", "", "")]:
+            times = []
+            for _ in range(3):
+                page.fill("input[name=to]", to); page.fill("input[name=mid]", mid)
+                page.evaluate("document.querySelectorAll('main tr[data-message]').forEach(r => r.remove())")
+                t = time.monotonic()
+                with page.expect_response(lambda r: "GetSendEmailStatus" in r.url):
+                    page.click("form button[type=submit]")
+                page.wait_for_selector("main tr[data-message]")
+                times.append((time.monotonic() - t) * 1000)
+            print(f"message search by {label}: {min(times):.0f} / {max(times):.0f} ms (best / worst of 3)")
+        # A message's history: its row clicked (the search by MessageId shows it first).
+        page.fill("input[name=to]", ""); page.fill("input[name=mid]", last_mid)
+        page.click("form button[type=submit]")
+        page.wait_for_selector(f"main tr[data-message='{last_mid}']")
+        times = []
+        for _ in range(3):
+            page.evaluate("document.querySelector('[data-testid=history]').replaceChildren()")
             t = time.monotonic()
-            with page.expect_response(lambda r: "GetSendEmailStatus" in r.url):
-                page.click("form button[type=submit]")
-            print(f"message search by {label}: {(time.monotonic() - t) * 1000:.0f} ms")
+            page.click(f"main tr[data-message='{last_mid}']")
+            page.wait_for_selector(f"[data-testid=history] tr[data-history='{last_rcpt}']")
+            times.append((time.monotonic() - t) * 1000)
+        print(f"message history: {min(times):.0f} / {max(times):.0f} ms (best / worst of 3)")
+        # An operator's Accounts page.
+        ops = b.new_page()
+        ops.goto(f"http://127.0.0.1:{srv.api_port}/console/")
+        ops.fill("input[name=email]", "ops@example.com"); ops.fill("input[name=password]", PASSWORD)
+        ops.click("button[type=submit]"); ops.wait_for_selector("main [data-page=domains]")
+        times = []
+        for _ in range(3):
+            ops.evaluate("location.hash = '#/none'")
+            t = time.monotonic()
+            ops.evaluate("location.hash = '#/accounts'")
+            ops.wait_for_selector("main [data-page=accounts]")
+            times.append((time.monotonic() - t) * 1000)
+        print(f"#/accounts (operator): {min(times):.0f} / {max(times):.0f} ms (best / worst of 3)")
         b.close()
 finally:
     srv.stop()
