@@ -307,7 +307,9 @@ pub async fn submit(
     let (sender, sender_row, domain) = check_sender(store, account_id, &submission.from).await?;
     let recipients = check_recipients(&submission)?;
     check_subject(&submission.subject)?;
-    let (subject, html, text, template_id) = render_content(store, &submission).await?;
+    let account = store.account(account_id).await?;
+    let (subject, html, text, template_id) =
+        render_content(store, account.as_ref(), &submission).await?;
     let attachments = check_attachments(&submission.attachments)?;
     let reply_to = reply_to_mailbox(submission.reply_to.as_deref())?;
     let from = match &submission.header_from {
@@ -354,11 +356,7 @@ pub async fn submit(
         sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?;
     let unsubscribe =
         unsubscribe_language(store, account_id, &sender, submission.unsubscribe).await?;
-    let tracking = draft.html.is_some()
-        && store
-            .account(account_id)
-            .await?
-            .is_some_and(|account| account.tracking);
+    let tracking = draft.html.is_some() && account.as_ref().is_some_and(|a| a.tracking);
     let personalise = (tracking || unsubscribe > 0).then_some(Personalise {
         draft,
         tracking,
@@ -369,6 +367,7 @@ pub async fn submit(
         settings,
         Prepared {
             account_id,
+            account_cap: account.and_then(|a| a.daily_quota),
             sender_address: sender.address.to_string(),
             domain,
             recipients: recipients.all,
@@ -447,6 +446,8 @@ fn personalised_copy(
 /// A message built (API) or received whole (SMTP), checked for everything but policy.
 struct Prepared {
     account_id: i64,
+    /// The account's own daily cap (an operator's override), if any.
+    account_cap: Option<i64>,
     sender_address: String,
     domain: sesame_store::domains::Domain,
     /// Every envelope recipient, without repeats.
@@ -502,15 +503,12 @@ async fn admit(
             },
         );
     }
-    let caps = check_quota(
-        store,
-        account_id,
-        &prepared.domain,
-        n_accepted as i64,
-        now,
-        &settings.time_zone,
-    )
-    .await?;
+    // The caps as they stand; the enqueue applies them exactly, and only a mail that would
+    // pass one looks at today's counts (healthy volume may raise the domain's level first).
+    let mut caps = Caps {
+        domain: reputation::daily_quota(prepared.domain.reputation_level.max(1) as u32) as i64,
+        account: prepared.account_cap,
+    };
     if !settings
         .mail_rate
         .try_take(account_id, n_accepted, std::time::Instant::now())
@@ -546,20 +544,6 @@ async fn admit(
         None => sign(store, settings, &prepared.domain, prepared.message).await?,
     };
 
-    let new_message = NewMessage {
-        account_id,
-        message_id: &message_id,
-        header_message_id: &prepared.header_message_id,
-        from_address: &prepared.sender_address,
-        domain_id: prepared.domain.id,
-        subject: &prepared.subject,
-        template_id: prepared.template_id,
-        trigger_type: prepared.trigger_type,
-        body: &signed,
-        day: sesame_core::time::start_of_day(now, &settings.time_zone),
-        account_cap: caps.account,
-        domain_cap: Some(caps.domain),
-    };
     let new_deliveries: Vec<NewDelivery<'_>> = deliveries
         .iter()
         .enumerate()
@@ -573,19 +557,53 @@ async fn admit(
             },
         )
         .collect();
-    match store.enqueue(&new_message, &new_deliveries, now).await {
-        Ok(_) => {}
-        // Another submission took the rest of the quota since `check_quota` looked.
-        Err(StoreError::QuotaExceeded(scope)) => {
-            return Err(SubmitError::ExceedSendLimit(match scope {
-                "account" => format!("the account may send {} a day", caps.account.unwrap_or(0)),
-                _ => format!(
-                    "{} may send {} a day at its reputation level",
-                    prepared.domain.name, caps.domain
-                ),
-            }));
+    let mut counted = false;
+    loop {
+        let new_message = NewMessage {
+            account_id,
+            message_id: &message_id,
+            header_message_id: &prepared.header_message_id,
+            from_address: &prepared.sender_address,
+            domain_id: prepared.domain.id,
+            subject: &prepared.subject,
+            template_id: prepared.template_id,
+            trigger_type: prepared.trigger_type,
+            body: &signed,
+            day: sesame_core::time::start_of_day(now, &settings.time_zone),
+            account_cap: caps.account,
+            domain_cap: Some(caps.domain),
+        };
+        match store.enqueue(&new_message, &new_deliveries, now).await {
+            Ok(_) => break,
+            // A cap would be passed: read today's counts (promoting the domain on healthy
+            // volume) and try once more under the caps they give, or refuse.
+            Err(StoreError::QuotaExceeded(_)) if !counted => {
+                counted = true;
+                caps = check_quota(
+                    store,
+                    caps.account,
+                    account_id,
+                    &prepared.domain,
+                    n_accepted as i64,
+                    now,
+                    &settings.time_zone,
+                )
+                .await?;
+            }
+            // Another submission took the rest of the quota since `check_quota` looked.
+            Err(StoreError::QuotaExceeded(scope)) => {
+                return Err(SubmitError::ExceedSendLimit(match scope {
+                    "account" => {
+                        format!("the account may send {} a day", caps.account.unwrap_or(0))
+                    }
+                    _ => format!(
+                        "{} may send {} a day at its reputation level",
+                        prepared.domain.name, caps.domain
+                    ),
+                }));
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
     Ok(Accepted {
         message_id,
@@ -1218,6 +1236,10 @@ pub async fn submit_raw(
         settings,
         Prepared {
             account_id: raw.account_id,
+            account_cap: store
+                .account(raw.account_id)
+                .await?
+                .and_then(|a| a.daily_quota),
             sender_address: sender.address.to_string(),
             domain,
             recipients,
@@ -1416,6 +1438,7 @@ fn check_subject(subject: &str) -> Result<(), SubmitError> {
 /// Rendered subject, HTML, text and the template used.
 async fn render_content(
     store: &Store,
+    account: Option<&sesame_store::accounts::Account>,
     submission: &Submission,
 ) -> Result<(String, Option<String>, Option<String>, Option<i64>), SubmitError> {
     match (&submission.template, &submission.simple) {
@@ -1450,7 +1473,6 @@ async fn render_content(
             Ok((subject, html, text, Some(template.id)))
         }
         (None, Some((html, text))) => {
-            let account = store.account(submission.account_id).await?;
             if !account.is_some_and(|a| a.custom_content) {
                 return Err(SubmitError::WithoutPermission);
             }
@@ -1658,13 +1680,13 @@ async fn today_quota(
 
 async fn check_quota(
     store: &Store,
+    account_cap: Option<i64>,
     account_id: i64,
     domain: &sesame_store::domains::Domain,
     n: i64,
     now: i64,
     zone: &jiff::tz::TimeZone,
 ) -> Result<Caps, SubmitError> {
-    let account_cap = store.account(account_id).await?.and_then(|a| a.daily_quota);
     let quota = today_quota(store, account_cap, account_id, domain, n, now, zone).await?;
     if quota.domain_sent + n > quota.caps.domain {
         return Err(quota.exceeded("domain", &domain.name));
@@ -1691,13 +1713,11 @@ async fn recipient_policy(
     now: i64,
 ) -> Result<Vec<(i64, &'static str)>, SubmitError> {
     let list: Vec<&str> = addresses.iter().map(String::as_str).collect();
-    let suppressed = store.suppressed_among(account_id, &list, now).await?;
-    let unsubscribed = store
-        .unsubscribed_among(account_id, domain_name, &list)
+    let standing = store
+        .recipient_standing(account_id, domain_name, &list, now, now - 3600)
         .await?;
-    let mut sent = store
-        .sent_counts_since(account_id, &list, now - 3600)
-        .await?;
+    let (suppressed, unsubscribed, mut sent) =
+        (standing.suppressed, standing.unsubscribed, standing.sent);
     Ok(addresses
         .iter()
         .map(|address| {

@@ -13,6 +13,17 @@ use sqlx::FromRow;
 use crate::events::{StatDelta, bump_stats, domain_of};
 use crate::{Result, Store, on_pool};
 
+/// Where a mail's recipients stand (`Store::recipient_standing`).
+#[derive(Debug, Default)]
+pub struct Standing {
+    /// On the black list or the custom black list.
+    pub suppressed: HashSet<String>,
+    /// Unsubscribed from the sender domain (lowercased).
+    pub unsubscribed: HashSet<String>,
+    /// Mails sent to each since the time asked; absent means none.
+    pub sent: HashMap<String, i64>,
+}
+
 /// Receiver (list) statuses: ReceiversStatus.
 pub mod receiver_status {
     pub const AWAITING_UPLOAD: i64 = 1;
@@ -350,7 +361,7 @@ impl Store {
         now: i64,
     ) -> Result<Appended> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let found: Option<(Option<String>,)> = sqlx::query_as(
                 "UPDATE receivers SET status = 2 WHERE account_id = $1 AND id = $2 RETURNING data_keys",
             )
@@ -745,7 +756,7 @@ const MESSAGES_PER_INSERT: usize = 50;
 const ADDRESSES_PER_LOOKUP: usize = 200;
 
 /// `$first, $first+1, ...` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -769,7 +780,7 @@ impl Store {
         now: i64,
     ) -> Result<ChunkCommit> {
         let commit = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             // A write first: it takes SQLite's write lock and PostgreSQL's row lock on the
             // task, so the lease check holds until the commit.
             let held = sqlx::query("UPDATE send_tasks SET updated_at = $1 WHERE id = $2 AND lease_owner = $3")
@@ -936,84 +947,61 @@ impl Store {
         Ok(commit)
     }
 
-    /// Which of `addresses` are on the account's black list or custom black list at `now`
-    /// (one statement per 500 addresses).
-    pub async fn suppressed_among(
-        &self,
-        account_id: i64,
-        addresses: &[&str],
-        now: i64,
-    ) -> Result<HashSet<String>> {
-        let mut found = HashSet::new();
-        for part in addresses.chunks(ADDRESSES_PER_LOOKUP) {
-            let list = placeholders(3, part.len());
-            let sql = format!(
-                "SELECT address FROM black_list WHERE account_id = $1 AND expires_at > $2 AND address IN ({list}) \
-                 UNION SELECT address FROM custom_black_list WHERE account_id = $1 \
-                 AND (expires_at IS NULL OR expires_at > $2) AND address IN ({list})"
-            );
-            let rows: Vec<(String,)> = on_pool!(self, pool => {
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).bind(now);
-                for address in part {
-                    query = query.bind(*address);
-                }
-                query.fetch_all(pool).await
-            })?;
-            found.extend(rows.into_iter().map(|(a,)| a));
-        }
-        Ok(found)
-    }
-
-    /// Which of `addresses` (compared lowercased) unsubscribed from `from_domain`'s mail.
-    pub async fn unsubscribed_among(
+    /// Where each of `addresses` stands for a mail of the account from `from_domain` at `now`:
+    /// on the black list or custom black list, unsubscribed from the domain (compared
+    /// lowercased), and how many mails the account sent it since `since` (the frequency
+    /// limit). One statement per 200 addresses, so a SendEmail asks once.
+    pub async fn recipient_standing(
         &self,
         account_id: i64,
         from_domain: &str,
         addresses: &[&str],
-    ) -> Result<HashSet<String>> {
-        let mut found = HashSet::new();
+        now: i64,
+        since: i64,
+    ) -> Result<Standing> {
+        let mut standing = Standing::default();
         for part in addresses.chunks(ADDRESSES_PER_LOOKUP) {
+            let list = placeholders(5, part.len());
+            let lowered = placeholders(5 + part.len(), part.len());
             let sql = format!(
-                "SELECT recipient FROM unsubscribes WHERE account_id = $1 AND from_domain = $2 \
-                 AND recipient IN ({})",
-                placeholders(3, part.len())
+                "SELECT CAST(1 AS BIGINT), address, CAST(0 AS BIGINT) FROM black_list \
+                 WHERE account_id = $1 AND expires_at > $2 AND address IN ({list}) \
+                 UNION ALL SELECT CAST(1 AS BIGINT), address, CAST(0 AS BIGINT) FROM custom_black_list \
+                 WHERE account_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND address IN ({list}) \
+                 UNION ALL SELECT CAST(2 AS BIGINT), recipient, CAST(0 AS BIGINT) FROM unsubscribes \
+                 WHERE account_id = $1 AND from_domain = $3 AND recipient IN ({lowered}) \
+                 UNION ALL SELECT CAST(3 AS BIGINT), recipient, COUNT(*) FROM deliveries \
+                 WHERE account_id = $1 AND created_at >= $4 AND send_status = 0 AND recipient IN ({list}) \
+                 GROUP BY recipient"
             );
-            let rows: Vec<(String,)> = on_pool!(self, pool => {
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).bind(from_domain);
+            let rows: Vec<(i64, String, i64)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(account_id)
+                    .bind(now)
+                    .bind(from_domain)
+                    .bind(since);
+                for address in part {
+                    query = query.bind(*address);
+                }
                 for address in part {
                     query = query.bind(address.to_ascii_lowercase());
                 }
                 query.fetch_all(pool).await
             })?;
-            found.extend(rows.into_iter().map(|(a,)| a));
-        }
-        Ok(found)
-    }
-
-    /// Mails the account sent each of `addresses` since `since` (the frequency limit);
-    /// addresses without any are absent.
-    pub async fn sent_counts_since(
-        &self,
-        account_id: i64,
-        addresses: &[&str],
-        since: i64,
-    ) -> Result<HashMap<String, i64>> {
-        let mut counts = HashMap::new();
-        for part in addresses.chunks(ADDRESSES_PER_LOOKUP) {
-            let sql = format!(
-                "SELECT recipient, COUNT(*) FROM deliveries WHERE account_id = $1 AND created_at >= $2 \
-                 AND send_status = 0 AND recipient IN ({}) GROUP BY recipient",
-                placeholders(3, part.len())
-            );
-            let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(account_id).bind(since);
-                for address in part {
-                    query = query.bind(*address);
+            for (kind, address, n) in rows {
+                match kind {
+                    1 => {
+                        standing.suppressed.insert(address);
+                    }
+                    2 => {
+                        standing.unsubscribed.insert(address);
+                    }
+                    _ => {
+                        standing.sent.insert(address, n);
+                    }
                 }
-                query.fetch_all(pool).await
-            })?;
-            counts.extend(rows);
+            }
         }
-        Ok(counts)
+        Ok(standing)
     }
 }

@@ -330,7 +330,7 @@ impl Store {
         keep: Option<&str>,
     ) -> Result<Option<u64>> {
         let ended = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let n = sqlx::query("UPDATE console_users SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash)
                 .bind(user_id)

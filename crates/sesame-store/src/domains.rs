@@ -66,7 +66,7 @@ impl Store {
     ) -> Result<Domain> {
         let sealed: Vec<Vec<u8>> = keys.iter().map(|k| self.key.seal(k.private_key)).collect();
         let domain: Domain = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let domain: Domain = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO domains (account_id, name, dkim_option, tags, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING {DOMAIN_COLUMNS}"

@@ -130,7 +130,7 @@ impl Store {
     ) -> Result<bool> {
         let reason: String = reason.chars().take(1000).collect();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             // Touch the row first: this takes its write lock (PostgreSQL's row lock, SQLite's
             // database lock), so the status read next cannot change before the update.
             let touched = sqlx::query(
@@ -185,7 +185,7 @@ impl Store {
         let source_ip: String = complaint.source_ip.chars().take(64).collect();
         let feedback_type: String = complaint.feedback_type.chars().take(64).collect();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let marked = sqlx::query(
                 "UPDATE deliveries SET complained = 1, updated_at = $1 WHERE id = $2 AND complained = 0",
             )

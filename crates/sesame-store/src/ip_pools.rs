@@ -88,7 +88,7 @@ impl Store {
         now: i64,
     ) -> Result<AddIp> {
         let outcome = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             // An address another account owns but uses in no pool is free (see the module doc).
             sqlx::query(
                 "DELETE FROM ip_owners WHERE ip = $1 AND account_id <> $2 \
@@ -142,7 +142,7 @@ impl Store {
         ip: &str,
     ) -> Result<RemoveIp> {
         let outcome = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let removed = match domain_id {
                 Some(domain_id) => sqlx::query(
                     "DELETE FROM ip_pool_members WHERE ip = $1 AND account_id = $2 AND domain_id = $3",

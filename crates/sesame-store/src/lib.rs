@@ -41,6 +41,42 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Opens a write transaction on `$pool` (from `on_pool!`) for `$store`: `(gate, tx)`. On
+/// SQLite it first takes the store's write gate and begins IMMEDIATE, so writers of this
+/// process queue in turn instead of meeting SQLite's lock (whose busy handler sleeps in
+/// milliseconds, and whose deferred transactions can fail to upgrade). Keep the gate alive
+/// until the transaction ends.
+macro_rules! begin_write {
+    ($store:expr, $pool:ident) => {{
+        let gate = $store.write_gate().await;
+        let tx = $crate::WritePool::begin_write($pool).await?;
+        (gate, tx)
+    }};
+}
+pub(crate) use begin_write;
+
+/// How each backend begins a write transaction (see `begin_write!`).
+pub(crate) trait WritePool {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
+}
+
+impl WritePool for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl WritePool for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -84,6 +120,8 @@ pub(crate) enum Backend {
 pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) key: ServerKey,
+    /// SQLite has one writer at a time: this process's writers take turns here first.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -109,7 +147,7 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(8)
                 .connect_with(options)
                 .await
                 .map_err(|e| StoreError::Open(e.to_string()))?;
@@ -128,7 +166,11 @@ impl Store {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Backend::Postgres(pool)
         };
-        Ok(Store { backend, key })
+        Ok(Store {
+            backend,
+            key,
+            gate: Default::default(),
+        })
     }
 
     /// A sub-key of the server key for `label` (see `ServerKey::derive`).
@@ -141,6 +183,14 @@ impl Store {
         match self.backend {
             Backend::Sqlite(_) => "sqlite",
             Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The write gate's turn on SQLite (`None` on PostgreSQL, whose writers run side by side).
+    pub(crate) async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Some(self.gate.lock().await),
+            Backend::Postgres(_) => None,
         }
     }
 

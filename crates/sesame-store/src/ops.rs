@@ -59,7 +59,7 @@ impl Store {
     /// `limit` finished messages created before `before`; returns how many.
     pub async fn purge_bodies(&self, before: i64, limit: u32) -> Result<u64> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let ids: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(finished_before("AND length(body) > 0")))
                 .bind(before)
                 .bind(i64::from(limit))
@@ -90,7 +90,7 @@ impl Store {
     /// per-recipient statuses; returns how many messages.
     pub async fn purge_messages(&self, before: i64, limit: u32) -> Result<u64> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let ids: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(finished_before("")))
                 .bind(before)
                 .bind(i64::from(limit))

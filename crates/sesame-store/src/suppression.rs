@@ -151,7 +151,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             for address in addresses {
                 sqlx::query(
                     "INSERT INTO custom_black_list (account_id, address, expires_at, created_at) \

@@ -88,7 +88,7 @@ impl Store {
         };
         let from_domain = domain_of(&d.from_address).to_string();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let changed = sqlx::query(update)
                 .bind(d.id)
                 .execute(&mut *tx)

@@ -194,9 +194,16 @@ async fn chunk_story(store: &Store) {
     );
     assert_eq!(
         store
-            .sent_counts_since(f.account, &["u3@dest.test", "u20@dest.test"], NOW - 1)
+            .recipient_standing(
+                f.account,
+                "x.test",
+                &["u3@dest.test", "u20@dest.test"],
+                NOW,
+                NOW - 1
+            )
             .await
             .unwrap()
+            .sent
             .get("u3@dest.test"),
         Some(&1)
     );
@@ -402,25 +409,29 @@ async fn chunk_story(store: &Store) {
         .add_custom_black(f.account, &["u1@dest.test".to_string()], None, NOW)
         .await
         .unwrap();
-    let suppressed = store
-        .suppressed_among(f.account, &["u0@dest.test", "u1@dest.test"], NOW)
+    let standing = store
+        .recipient_standing(
+            f.account,
+            "news.example.test",
+            &["u0@dest.test", "u1@dest.test"],
+            NOW,
+            NOW - 1,
+        )
         .await
         .unwrap();
-    assert_eq!(suppressed.into_iter().collect::<Vec<_>>(), ["u1@dest.test"]);
+    assert_eq!(
+        standing.suppressed.into_iter().collect::<Vec<_>>(),
+        ["u1@dest.test"]
+    );
     let many: Vec<String> = (0..1200).map(|i| format!("u{i}@dest.test")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    let counts = store
-        .sent_counts_since(f.account, &many, NOW - 1)
+    let standing = store
+        .recipient_standing(f.account, "news.example.test", &many, NOW, NOW - 1)
         .await
         .unwrap();
-    assert_eq!(counts.len(), 25);
-    assert!(
-        store
-            .unsubscribed_among(f.account, "news.example.test", &many)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(standing.sent.len(), 25);
+    assert_eq!(standing.suppressed.len(), 1);
+    assert!(standing.unsubscribed.is_empty());
 
     // Retention keeps the task's snapshot while a copy still renders from it or the task
     // may run again; once every copy is rendered and the task is over, it goes.
