@@ -110,28 +110,40 @@ impl Worker {
         let mut own_bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
         // Batch tasks' copies still to render: rendered, signed and stored before sending.
         let unsendable = self.render(&leased, &mut bodies).await?;
+        // Every body the pass sends, read in a few statements.
+        let own: Vec<i64> = leased
+            .iter()
+            .filter(|d| d.own_body && !unsendable.contains(&d.id))
+            .map(|d| d.id)
+            .collect();
+        for (id, body) in self.store.delivery_bodies(&own).await? {
+            own_bodies.insert(id, Arc::from(body));
+        }
+        let mut shared: Vec<i64> = leased
+            .iter()
+            .filter(|d| !d.own_body && !bodies.contains_key(&d.message_row))
+            .map(|d| d.message_row)
+            .collect();
+        shared.sort_unstable();
+        shared.dedup();
+        for (row, body) in self.store.message_bodies(&shared).await? {
+            // Never an empty body: a copy still to render that was not rendered in this
+            // pass waits for its lease to expire and is tried again.
+            if !body.is_empty() {
+                bodies.insert(row, Arc::from(body));
+            }
+        }
         for delivery in leased {
             if unsendable.contains(&delivery.id) {
                 continue;
             }
-            if delivery.own_body {
-                match self.store.delivery_body(delivery.id).await? {
-                    Some(body) => {
-                        own_bodies.insert(delivery.id, Arc::from(body));
-                    }
-                    None => continue,
-                }
-            } else if let std::collections::hash_map::Entry::Vacant(slot) =
-                bodies.entry(delivery.message_row)
-            {
-                match self.store.message_body(delivery.message_row).await? {
-                    // Never an empty body: a copy still to render that was not rendered in
-                    // this pass waits for its lease to expire and is tried again.
-                    Some(body) if !body.is_empty() => {
-                        slot.insert(Arc::from(body));
-                    }
-                    _ => continue,
-                }
+            let has_body = if delivery.own_body {
+                own_bodies.contains_key(&delivery.id)
+            } else {
+                bodies.contains_key(&delivery.message_row)
+            };
+            if !has_body {
+                continue;
             }
             groups
                 .entry((
@@ -181,14 +193,16 @@ impl Worker {
                 tracing::error!("a delivery task panicked; its leases will expire and be retried");
                 continue;
             };
+            let mut attempts = Vec::with_capacity(deliveries.len());
             for (delivery, per_message) in deliveries.iter().zip(outcomes) {
                 let outcome = per_message
                     .into_iter()
                     .next()
                     .map(|(_, o)| o)
                     .unwrap_or_else(|| Outcome::Deferred("no outcome reported".into()));
-                self.record(delivery, outcome).await?;
+                attempts.push((delivery, self.attempt_of(delivery, outcome).await?));
             }
+            self.record_attempts(&attempts).await?;
         }
         Ok(n)
     }
@@ -294,6 +308,17 @@ impl Worker {
     }
 
     async fn record(&self, delivery: &LeasedDelivery, outcome: Outcome) -> Result<(), StoreError> {
+        let attempt = self.attempt_of(delivery, outcome).await?;
+        self.record_attempt(delivery, attempt).await
+    }
+
+    /// What `outcome` makes of a delivery: delivered, deferred to its next retry or expired,
+    /// bounced (a hard bounce black-lists the address now).
+    async fn attempt_of(
+        &self,
+        delivery: &LeasedDelivery,
+        outcome: Outcome,
+    ) -> Result<Attempt, StoreError> {
         let now = sesame_core::time::now_unix();
         let attempt = match outcome {
             Outcome::Delivered(reply) => Attempt::Delivered {
@@ -336,7 +361,7 @@ impl Worker {
                 Attempt::Bounced { reason, hard }
             }
         };
-        self.record_attempt(delivery, attempt).await
+        Ok(attempt)
     }
 
     /// Records `attempt` of a leased delivery, its metric and its log line.
@@ -345,43 +370,27 @@ impl Worker {
         delivery: &LeasedDelivery,
         attempt: Attempt,
     ) -> Result<(), StoreError> {
+        self.record_attempts(&[(delivery, attempt)]).await
+    }
+
+    /// Records the attempts of leased deliveries (one connection's) in one transaction, with
+    /// their metrics and log lines.
+    async fn record_attempts(
+        &self,
+        attempts: &[(&LeasedDelivery, Attempt)],
+    ) -> Result<(), StoreError> {
         let now = sesame_core::time::now_unix();
         let started = std::time::Instant::now();
-        let kept = self
-            .store
-            .record_attempt(delivery.id, &self.owner, &attempt, now)
-            .await?;
+        let rows: Vec<(i64, &Attempt)> = attempts.iter().map(|(d, a)| (d.id, a)).collect();
+        let kept = self.store.record_attempts(&self.owner, &rows, now).await?;
         let m = sesame_core::metrics::get();
         m.storage("record", started.elapsed());
         m.queue_alive(now);
-        let (result, detail) = match &attempt {
-            Attempt::Delivered { reply } => ("delivered", reply.as_str()),
-            Attempt::Deferred { reason, .. } => ("deferred", reason.as_str()),
-            Attempt::Expired { reason } | Attempt::Unsendable { reason } => {
-                ("dropped", reason.as_str())
-            }
-            Attempt::Bounced { reason, .. } => ("bounced", reason.as_str()),
-        };
-        m.delivery(result);
-        // One line per delivery attempt: an operator follows a message by its MessageId.
-        tracing::info!(
-            message_id = %delivery.message_id,
-            delivery = delivery.id,
-            recipient = %delivery.recipient,
-            attempt = delivery.n_attempts + 1,
-            result,
-            detail,
-            "delivery"
-        );
-        if !kept {
-            tracing::warn!(
-                delivery = delivery.id,
-                "lease lost before the outcome was recorded"
-            );
+        for ((delivery, attempt), kept) in attempts.iter().zip(kept) {
+            log_attempt(delivery, attempt, kept);
         }
         Ok(())
     }
-
     /// Runs passes until cancelled: immediately while there is work, otherwise on a wake-up
     /// (a new message) or every second. On cancel, the pass in flight is dropped and its
     /// leases handed back (those deliveries may be tried again: at-least-once).
@@ -440,5 +449,35 @@ impl Worker {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "could not hand back leases; they will expire"),
         }
+    }
+}
+
+/// The metric and the log line of one recorded attempt.
+fn log_attempt(delivery: &LeasedDelivery, attempt: &Attempt, kept: bool) {
+    let m = sesame_core::metrics::get();
+    let (result, detail) = match attempt {
+        Attempt::Delivered { reply } => ("delivered", reply.as_str()),
+        Attempt::Deferred { reason, .. } => ("deferred", reason.as_str()),
+        Attempt::Expired { reason } | Attempt::Unsendable { reason } => {
+            ("dropped", reason.as_str())
+        }
+        Attempt::Bounced { reason, .. } => ("bounced", reason.as_str()),
+    };
+    m.delivery(result);
+    // One line per delivery attempt: an operator follows a message by its MessageId.
+    tracing::info!(
+        message_id = %delivery.message_id,
+        delivery = delivery.id,
+        recipient = %delivery.recipient,
+        attempt = delivery.n_attempts + 1,
+        result,
+        detail,
+        "delivery"
+    );
+    if !kept {
+        tracing::warn!(
+            delivery = delivery.id,
+            "lease lost before the outcome was recorded"
+        );
     }
 }

@@ -106,20 +106,29 @@ macro_rules! queue_event {
     ($tx:expr, $event:expr, $now:expr) => {{
         let event: &sesame_core::event::Event<'_> = $event;
         if let Some(url) = $crate::events::callback_url!($tx, event.account_id, event.from) {
-            sqlx::query(
-                "INSERT INTO event_outbox (account_id, url, body, due_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $4)",
-            )
-            .bind(event.account_id)
-            .bind(&url)
-            .bind(event.to_json())
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
+            $crate::events::insert_event!($tx, &url, event, $now);
         }
     }};
 }
 pub(crate) use queue_event;
+
+/// Queues `$event` for the callback `$url` in the open transaction `$tx`.
+macro_rules! insert_event {
+    ($tx:expr, $url:expr, $event:expr, $now:expr) => {{
+        let event: &sesame_core::event::Event<'_> = $event;
+        sqlx::query(
+            "INSERT INTO event_outbox (account_id, url, body, due_at, created_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(event.account_id)
+        .bind($url)
+        .bind(event.to_json())
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use insert_event;
 
 /// Adds `$delta` to the counter row of (`$account`, `$day`, `$from_domain`, `$rcpt_domain`)
 /// in the open transaction `$tx`.
@@ -201,7 +210,7 @@ impl Store {
         let secret = new_secret();
         let sealed = self.key.seal(secret.as_bytes());
         let made = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             sqlx::query(
                 "INSERT INTO callback_addresses (account_id, sender, url, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (account_id, sender) DO UPDATE SET url = excluded.url, created_at = excluded.created_at",

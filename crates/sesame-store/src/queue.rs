@@ -7,12 +7,15 @@
 //! `enqueue` and `record_attempt` also queue the events they cause and bump the statistics
 //! counters in their own transactions (see `events`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sesame_core::event::{Event, EventKind};
 use sqlx::FromRow;
 
-use crate::events::{StatDelta, bump_stats, domain_of, event_of, queue_event};
+use crate::bulk::placeholders;
+use crate::events::{
+    StatDelta, bump_stats, callback_url, domain_of, event_of, insert_event, queue_event,
+};
 use crate::inbound::{DeliveryInfo, INFO_SELECT};
 use crate::{Backend, Result, Store, StoreError, on_pool};
 
@@ -165,6 +168,28 @@ pub struct PendingRender {
 /// SQLite parameters costs the square of their count, see `bulk::ROWS_PER_INSERT`).
 const BODIES_PER_UPDATE: usize = 100;
 
+/// Rows read per `IN (...)` look-up.
+const ROWS_PER_LOOKUP: usize = 100;
+
+/// A delivery's new status, message (untruncated), due time and delivery time for `attempt`.
+fn attempt_columns(attempt: &Attempt, now: i64) -> (i64, &str, Option<i64>, Option<i64>) {
+    match attempt {
+        Attempt::Delivered { reply } => {
+            (deliver_status::DELIVERED, reply.as_str(), None, Some(now))
+        }
+        Attempt::Deferred { reason, retry_at } => (
+            deliver_status::DEFERRED,
+            reason.as_str(),
+            Some(*retry_at),
+            None,
+        ),
+        Attempt::Bounced { reason, .. } | Attempt::Expired { reason } => {
+            (deliver_status::BOUNCED, reason.as_str(), None, None)
+        }
+        Attempt::Unsendable { reason } => (deliver_status::DROPPED, reason.as_str(), None, None),
+    }
+}
+
 impl Store {
     /// Stores a message and its deliveries in one transaction; returns the message row id.
     pub async fn enqueue(
@@ -174,7 +199,7 @@ impl Store {
         now: i64,
     ) -> Result<i64> {
         let row = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
             let (row,): (i64,) = sqlx::query_as(
                 "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
                  subject, template_id, trigger_type, body, created_at, stat_day) \
@@ -306,6 +331,7 @@ impl Store {
             }
             // SQLite runs one writer at a time, so the sub-select and update cannot interleave.
             Backend::Sqlite(pool) => {
+                let _gate = self.write_gate().await;
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
                      SELECT id FROM deliveries WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
@@ -324,13 +350,40 @@ impl Store {
 
     /// The stored (signed) bytes of a message.
     pub async fn message_body(&self, message_row: i64) -> Result<Option<Vec<u8>>> {
-        let row: Option<(Vec<u8>,)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT body FROM messages WHERE id = $1")
-                .bind(message_row)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(row.map(|(body,)| body))
+        Ok(self
+            .message_bodies(&[message_row])
+            .await?
+            .remove(&message_row))
+    }
+
+    /// The stored bytes of each of `message_rows` that has them, by row (one statement per
+    /// 100 rows).
+    pub async fn message_bodies(&self, message_rows: &[i64]) -> Result<HashMap<i64, Vec<u8>>> {
+        self.bodies_of("messages", message_rows).await
+    }
+
+    /// The own copy of each of `delivery_ids` that has one (a personalised message), by id.
+    pub async fn delivery_bodies(&self, delivery_ids: &[i64]) -> Result<HashMap<i64, Vec<u8>>> {
+        self.bodies_of("deliveries", delivery_ids).await
+    }
+
+    async fn bodies_of(&self, table: &'static str, ids: &[i64]) -> Result<HashMap<i64, Vec<u8>>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for part in ids.chunks(ROWS_PER_LOOKUP) {
+            let sql = format!(
+                "SELECT id, body FROM {table} WHERE body IS NOT NULL AND id IN ({})",
+                placeholders(1, part.len())
+            );
+            let rows: Vec<(i64, Vec<u8>)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for id in part {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await
+            })?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
     /// Of `message_rows`, those still to be rendered, with what rendering them needs. A row
@@ -400,13 +453,10 @@ impl Store {
 
     /// A delivery's own copy of its message, if it has one.
     pub async fn delivery_body(&self, delivery_id: i64) -> Result<Option<Vec<u8>>> {
-        let row: Option<(Option<Vec<u8>>,)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT body FROM deliveries WHERE id = $1")
-                .bind(delivery_id)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(row.and_then(|(body,)| body))
+        Ok(self
+            .delivery_bodies(&[delivery_id])
+            .await?
+            .remove(&delivery_id))
     }
 
     /// Records an attempt of a delivery leased by `owner`, with its event and statistics, in
@@ -419,82 +469,131 @@ impl Store {
         attempt: &Attempt,
         now: i64,
     ) -> Result<bool> {
-        let (status, message, due_at, delivered_at) = match attempt {
-            Attempt::Delivered { reply } => {
-                (deliver_status::DELIVERED, reply.as_str(), None, Some(now))
-            }
-            Attempt::Deferred { reason, retry_at } => (
-                deliver_status::DEFERRED,
-                reason.as_str(),
-                Some(*retry_at),
-                None,
-            ),
-            Attempt::Bounced { reason, .. } | Attempt::Expired { reason } => {
-                (deliver_status::BOUNCED, reason.as_str(), None, None)
-            }
-            Attempt::Unsendable { reason } => {
-                (deliver_status::DROPPED, reason.as_str(), None, None)
-            }
-        };
-        let message: String = message.chars().take(1000).collect();
+        let kept = self
+            .record_attempts(owner, &[(delivery_id, attempt)], now)
+            .await?;
+        Ok(kept.first().copied().unwrap_or(false))
+    }
+
+    /// Records the attempts of several deliveries leased by `owner` (those of one
+    /// connection), with their events and statistics, in ONE transaction: the facts of all of
+    /// them in one look-up, the counters summed per row, each callback looked up once.
+    /// Returns, per attempt, whether it was recorded (false: the lease was lost, as for
+    /// `record_attempt`).
+    pub async fn record_attempts(
+        &self,
+        owner: &str,
+        attempts: &[(i64, &Attempt)],
+        now: i64,
+    ) -> Result<Vec<bool>> {
+        let mut kept = vec![false; attempts.len()];
+        if attempts.is_empty() {
+            return Ok(kept);
+        }
+        let messages: Vec<String> = attempts
+            .iter()
+            .map(|(_, attempt)| attempt_columns(attempt, now).1.chars().take(1000).collect())
+            .collect();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
-                "UPDATE deliveries SET deliver_status = $1, deliver_message = $2, due_at = $3, \
-                 delivered_at = $4, n_attempts = n_attempts + 1, lease_owner = NULL, lease_until = NULL, \
-                 updated_at = $5 WHERE id = $6 AND lease_owner = $7",
-            )
-            .bind(status)
-            .bind(&message)
-            .bind(due_at)
-            .bind(delivered_at)
-            .bind(now)
-            .bind(delivery_id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                tx.rollback().await?;
-                return Ok(false);
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
+            for (i, (delivery_id, attempt)) in attempts.iter().enumerate() {
+                let (status, _, due_at, delivered_at) = attempt_columns(attempt, now);
+                kept[i] = sqlx::query(
+                    "UPDATE deliveries SET deliver_status = $1, deliver_message = $2, due_at = $3, \
+                     delivered_at = $4, n_attempts = n_attempts + 1, lease_owner = NULL, lease_until = NULL, \
+                     updated_at = $5 WHERE id = $6 AND lease_owner = $7",
+                )
+                .bind(status)
+                .bind(&messages[i])
+                .bind(due_at)
+                .bind(delivered_at)
+                .bind(now)
+                .bind(delivery_id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+            }
+            let ids: Vec<i64> = attempts
+                .iter()
+                .zip(&kept)
+                .filter(|(_, kept)| **kept)
+                .map(|((id, _), _)| *id)
+                .collect();
+            let mut infos: HashMap<i64, DeliveryInfo> = HashMap::with_capacity(ids.len());
+            for part in ids.chunks(ROWS_PER_LOOKUP) {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{INFO_SELECT} WHERE d.id IN ({})",
+                    placeholders(1, part.len())
+                )));
+                for id in part {
+                    query = query.bind(*id);
+                }
+                let rows: Vec<DeliveryInfo> = query.fetch_all(&mut *tx).await?;
+                infos.extend(rows.into_iter().map(|info| (info.id, info)));
             }
             // A leased delivery is queued or deferred (final rows have no due time and are
             // never leased), so its outcome is its first count.
-            let info: DeliveryInfo =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{INFO_SELECT} WHERE d.id = $1")))
-                    .bind(delivery_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let (kind, delta) = match attempt {
-                Attempt::Delivered { .. } => (
-                    EventKind::Delivered,
-                    StatDelta { delivered: 1, ..StatDelta::default() },
-                ),
-                Attempt::Deferred { .. } => (EventKind::Deferred, StatDelta::default()),
-                Attempt::Bounced { .. } => (
-                    EventKind::Bounce,
-                    StatDelta { bounced: 1, ..StatDelta::default() },
-                ),
-                Attempt::Expired { .. } | Attempt::Unsendable { .. } => (
-                    EventKind::Dropped,
-                    StatDelta { bounced: 1, ..StatDelta::default() },
-                ),
-            };
-            if delta.delivered != 0 || delta.bounced != 0 {
-                bump_stats!(tx, info.account_id, info.stat_day, domain_of(&info.from_address),
-                    &info.recipient_domain, &delta);
+            let mut stats: BTreeMap<(i64, i64, &str, &str), StatDelta> = BTreeMap::new();
+            let mut callbacks: HashMap<(i64, &str), Option<String>> = HashMap::new();
+            for (i, (delivery_id, attempt)) in attempts.iter().enumerate() {
+                let Some(info) = kept[i].then(|| infos.get(delivery_id)).flatten() else {
+                    continue;
+                };
+                let (kind, delta) = match attempt {
+                    Attempt::Delivered { .. } => (
+                        EventKind::Delivered,
+                        StatDelta { delivered: 1, ..StatDelta::default() },
+                    ),
+                    Attempt::Deferred { .. } => (EventKind::Deferred, StatDelta::default()),
+                    Attempt::Bounced { .. } => (
+                        EventKind::Bounce,
+                        StatDelta { bounced: 1, ..StatDelta::default() },
+                    ),
+                    Attempt::Expired { .. } | Attempt::Unsendable { .. } => (
+                        EventKind::Dropped,
+                        StatDelta { bounced: 1, ..StatDelta::default() },
+                    ),
+                };
+                if delta.delivered != 0 || delta.bounced != 0 {
+                    let sum = stats
+                        .entry((
+                            info.account_id,
+                            info.stat_day,
+                            domain_of(&info.from_address),
+                            info.recipient_domain.as_str(),
+                        ))
+                        .or_default();
+                    sum.delivered += delta.delivered;
+                    sum.bounced += delta.bounced;
+                }
+                let mut event = event_of(info, kind, now);
+                if !matches!(attempt, Attempt::Delivered { .. }) {
+                    event.reason = Some(&messages[i]);
+                }
+                if let Attempt::Bounced { hard, .. } = attempt {
+                    event.hard_bounce = Some(*hard);
+                }
+                let key = (info.account_id, info.from_address.as_str());
+                let url = match callbacks.get(&key) {
+                    Some(url) => url.clone(),
+                    None => {
+                        let url = callback_url!(tx, info.account_id, &info.from_address);
+                        callbacks.insert(key, url.clone());
+                        url
+                    }
+                };
+                if let Some(url) = url {
+                    insert_event!(tx, &url, &event, now);
+                }
             }
-            let mut event = event_of(&info, kind, now);
-            if !matches!(attempt, Attempt::Delivered { .. }) {
-                event.reason = Some(&message);
+            for ((account_id, day, from_domain, rcpt_domain), delta) in &stats {
+                bump_stats!(tx, *account_id, *day, *from_domain, *rcpt_domain, delta);
             }
-            if let Attempt::Bounced { hard, .. } = attempt {
-                event.hard_bounce = Some(*hard);
-            }
-            queue_event!(tx, &event, now);
             tx.commit().await?;
         });
-        Ok(true)
+        Ok(kept)
     }
 
     /// Hands back every lease of `owner` (graceful shutdown): the rows are due again at once.

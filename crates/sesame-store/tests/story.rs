@@ -568,32 +568,28 @@ async fn events_story(store: &Store, account: i64, other: i64, domain_id: i64, n
         .collect();
     assert_eq!(mine.len(), 2);
     let (a, b) = (mine[0], mine[1]);
-    assert!(
+    // One connection's outcomes are recorded together; each counts once, with its event.
+    let delivered = Attempt::Delivered {
+        reply: "250 ok".into(),
+    };
+    let bounced = Attempt::Bounced {
+        reason: "550 5.1.1".into(),
+        hard: true,
+    };
+    assert_eq!(
         store
-            .record_attempt(
-                a.id,
-                "ev",
-                &Attempt::Delivered {
-                    reply: "250 ok".into()
-                },
-                now
-            )
+            .record_attempts("ev", &[(a.id, &delivered), (b.id, &bounced)], now)
             .await
-            .unwrap()
+            .unwrap(),
+        [true, true]
     );
-    assert!(
+    // Recorded rows are no longer leased: a second report is refused and changes nothing.
+    assert_eq!(
         store
-            .record_attempt(
-                b.id,
-                "ev",
-                &Attempt::Bounced {
-                    reason: "550 5.1.1".into(),
-                    hard: true
-                },
-                now
-            )
+            .record_attempts("ev", &[(a.id, &bounced)], now)
             .await
-            .unwrap()
+            .unwrap(),
+        [false]
     );
     assert_eq!(store.pending_events(account).await.unwrap(), before + 3);
     store.release_leases("ev").await.unwrap();
