@@ -695,15 +695,21 @@ impl Store {
     pub async fn delivery_statuses(&self, query: &StatusQuery<'_>) -> Result<Vec<DeliveryStatus>> {
         let message_id = query.message_id.filter(|m| !m.is_empty());
         let recipient = query.recipient.filter(|r| !r.is_empty());
-        // With a MessageId the unary `+` keeps SQLite's planner off `deliveries_account` (a
-        // scan of the whole day): the message's own rows come through `deliveries_message`.
-        let plus = if message_id.is_some() { "+" } else { "" };
+        // The unary `+` steers SQLite's planner (PostgreSQL's ignores it) off
+        // `deliveries_account`, a scan of the whole day: with a MessageId the message's own
+        // rows come through `deliveries_message`, with a recipient through
+        // `deliveries_recipient`.
+        let (plus, time_plus) = match (message_id, recipient) {
+            (Some(_), _) => ("+", "+"),
+            (None, Some(_)) => ("", "+"),
+            (None, None) => ("", ""),
+        };
         let mut sql = format!(
             "SELECT m.message_id, d.recipient, m.from_address, d.send_status, d.deliver_status, \
              d.deliver_message, d.created_at, d.delivered_at, d.complained, d.opened, d.clicked, \
              d.unsubscribed \
              FROM deliveries d JOIN messages m ON m.id = d.message_row \
-             WHERE {plus}d.account_id = $1 AND {plus}d.created_at >= $2 AND {plus}d.created_at < $3",
+             WHERE {plus}d.account_id = $1 AND {time_plus}d.created_at >= $2 AND {time_plus}d.created_at < $3",
         );
         let mut n = 3;
         for (present, condition) in [
