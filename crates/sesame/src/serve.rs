@@ -132,6 +132,9 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         config.retention.clone(),
         cancel.clone(),
     ));
+    if store.backend_name() == "sqlite" {
+        tracker.spawn(checkpoints(store.clone(), cancel.clone()));
+    }
     tracker.close();
 
     tracing::info!(
@@ -234,4 +237,18 @@ fn init_logging(log: &sesame_core::config::LogConfig) -> anyhow::Result<()> {
             .init(),
     }
     Ok(())
+}
+
+/// Copies the SQLite write-ahead log back into the database every second (`Store::checkpoint`),
+/// so committing transactions never do it themselves.
+async fn checkpoints(store: sesame_store::Store, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; SQLite will do it on commit");
+        }
+    }
 }
