@@ -35,6 +35,17 @@ const LEASE: Duration = Duration::from_secs(60);
 const RATE_WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// Share of the account's mail rate batch tasks use, leaving the rest to transactional mail.
 const BULK_SHARE_OF_RATE: f64 = 0.8;
+/// How long an unpaced task's turn may go on chunk after chunk before other due tasks get
+/// theirs.
+const TURN_TIME: Duration = Duration::from_secs(1);
+
+/// A chunk read and prepared ahead, while the one before it committed. Empty rows: the
+/// list ended there.
+struct Ahead {
+    rows: Vec<ReceiverDetail>,
+    prepared: Result<(PreparedBatch, i64), SubmitError>,
+    started: Instant,
+}
 
 /// Settings of the scheduler (`[bulk]`, `[sending] mail_rate`, `[api] time_zone`).
 #[derive(Debug, Clone)]
@@ -183,18 +194,145 @@ impl Scheduler {
         task.err_msg.clear();
         self.save(&task, true).await?;
 
-        let rows = self
-            .store
-            .receiver_details_after(task.receiver_id, task.cursor_id, self.chunk_size() as i64)
-            .await?;
-        if rows.is_empty() {
-            return self.finish_run(&mut task).await;
-        }
-        self.pace(task.account_id, rows.len(), cancel).await;
-        if cancel.is_cancelled() {
-            return self.interrupt(&mut task).await;
-        }
         let batch = batch_of(&task);
+        let turn_started = Instant::now();
+        // The next chunk, read and prepared while the previous one commits.
+        let mut ahead: Option<Ahead> = None;
+        loop {
+            let (rows, prepared, started) = match ahead.take() {
+                Some(next) => (next.rows, next.prepared, next.started),
+                None => {
+                    let rows = self
+                        .store
+                        .receiver_details_after(
+                            task.receiver_id,
+                            task.cursor_id,
+                            self.chunk_size() as i64,
+                        )
+                        .await?;
+                    if rows.is_empty() {
+                        return self.finish_run(&mut task).await;
+                    }
+                    self.pace(task.account_id, rows.len(), cancel).await;
+                    if cancel.is_cancelled() {
+                        return self.interrupt(&mut task).await;
+                    }
+                    let started = Instant::now();
+                    let prepared = self.prepare(&batch, &task, &rows, cancel).await;
+                    (rows, prepared, started)
+                }
+            };
+            if rows.is_empty() {
+                return self.finish_run(&mut task).await;
+            }
+            let (prepared, now) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) if e.is_temporary() => {
+                    tracing::error!(task_id = task.id, error = %e, "batch chunk not prepared; retrying later");
+                    return self.interrupt(&mut task).await;
+                }
+                // The sender, the template, the subject or the reply-to address cannot pass
+                // any more: no recipient of the task can be sent.
+                Err(e) => return self.fail(&mut task, e.to_string()).await,
+            };
+            for (row, outcome) in rows.iter().zip(&prepared.outcomes) {
+                if let BatchOutcome::Skipped(e) = outcome {
+                    tracing::debug!(task_id = task.id, recipient = %row.email, error = %e, "batch recipient skipped");
+                }
+            }
+            let prepared_in = started.elapsed();
+            let committing = Instant::now();
+            let chunk = prepared.chunk(task.id);
+            let lease_until = now + LEASE.as_secs() as i64;
+            // Unpaced, the turn goes on while its time lasts: the next chunk is read and
+            // prepared during this commit (a paced task waits between chunks anyway).
+            let go_on = self.settings.mail_rate == 0
+                && turn_started.elapsed() < TURN_TIME
+                && !cancel.is_cancelled();
+            let last_row = rows.last().map_or(task.cursor_id, |row| row.id);
+            let commit = self.store.enqueue_task_chunk(
+                &chunk,
+                &self.owner,
+                Some(lease_until),
+                |n_queued| advance(&task, &prepared, &rows, n_queued),
+                now,
+            );
+            let look_ahead = async {
+                if !go_on {
+                    return None;
+                }
+                let started = Instant::now();
+                let rows = self
+                    .store
+                    .receiver_details_after(task.receiver_id, last_row, self.chunk_size() as i64)
+                    .await
+                    .ok()?;
+                let prepared = if rows.is_empty() {
+                    Err(SubmitError::Internal(String::new()))
+                } else {
+                    self.prepare(&batch, &task, &rows, cancel).await
+                };
+                Some(Ahead {
+                    rows,
+                    prepared,
+                    started,
+                })
+            };
+            let (committed, next) = tokio::join!(commit, look_ahead);
+            let (n_queued, short_of) = match committed {
+                Ok(ChunkCommit::Committed { n_queued, short_of }) => (n_queued, short_of),
+                Ok(ChunkCommit::LeaseLost) => {
+                    tracing::warn!(
+                        task_id = task.id,
+                        "batch task lease lost; chunk not committed"
+                    );
+                    return Ok(Turn::Skipped);
+                }
+                Err(e) => {
+                    tracing::error!(task_id = task.id, error = %e, "batch chunk not committed; retrying later");
+                    return self.interrupt(&mut task).await;
+                }
+            };
+            // Each recipient of a task is a message of its own.
+            sesame_core::metrics::get().accepted_many("bulk", n_queued as u64, n_queued as u64);
+            task = advance(&task, &prepared, &rows, n_queued);
+            tracing::debug!(
+                task_id = task.id,
+                n = rows.len(),
+                n_queued,
+                prepare_ms = prepared_in.as_millis() as u64,
+                commit_ms = committing.elapsed().as_millis() as u64,
+                "batch chunk committed"
+            );
+            if n_queued > 0 {
+                self.queue_wakeup.notify_one();
+            }
+            if let Some(SubmitError::ExceedSendLimit(why)) = prepared.quota_stop(n_queued, short_of)
+            {
+                return self.pause(&mut task, &why).await;
+            }
+            // The chunk read ahead starts where this one ended only when all of it settled
+            // (a quota stop paused the task above).
+            ahead = next.filter(|_| task.cursor_id == last_row);
+            if ahead.is_none() {
+                break;
+            }
+        }
+        // Still due: other tasks come first (they were due earlier), then this one again.
+        task.next_run_at = Some(sesame_core::time::now_unix());
+        self.save(&task, false).await?;
+        Ok(Turn::Chunk)
+    }
+
+    /// Checks a chunk of recipients through the batch door of the submit pipeline, waiting
+    /// (a bounded time) for the account's rate limit when transactional mail took it.
+    async fn prepare(
+        &self,
+        batch: &Batch,
+        task: &Task,
+        rows: &[ReceiverDetail],
+        cancel: &CancellationToken,
+    ) -> Result<(PreparedBatch, i64), SubmitError> {
         let recipients: Vec<BatchRecipient> = rows
             .iter()
             .map(|row| BatchRecipient {
@@ -203,10 +341,10 @@ impl Scheduler {
             })
             .collect();
         let started = Instant::now();
-        let (prepared, now) = loop {
+        loop {
             let now = sesame_core::time::now_unix();
-            match submit::prepare_batch(&self.store, &self.submit, &batch, &recipients, now).await {
-                Ok(prepared) => break (prepared, now),
+            match submit::prepare_batch(&self.store, &self.submit, batch, &recipients, now).await {
+                Ok(prepared) => return Ok((prepared, now)),
                 Err(SubmitError::RateLimited(per_second))
                     if started.elapsed() < RATE_WAIT_LIMIT && !cancel.is_cancelled() =>
                 {
@@ -214,68 +352,9 @@ impl Scheduler {
                     let wait = (recipients.len() as f64 / f64::from(per_second.max(1))).min(1.0);
                     tokio::time::sleep(Duration::from_secs_f64(wait)).await;
                 }
-                Err(e) if e.is_temporary() => {
-                    tracing::error!(task_id = task.id, error = %e, "batch chunk not prepared; retrying later");
-                    return self.interrupt(&mut task).await;
-                }
-                // The sender, the template, the subject or the reply-to address cannot pass
-                // any more: no recipient of the task can be sent.
-                Err(e) => return self.fail(&mut task, e.to_string()).await,
-            }
-        };
-        for (row, outcome) in rows.iter().zip(&prepared.outcomes) {
-            if let BatchOutcome::Skipped(e) = outcome {
-                tracing::debug!(task_id = task.id, recipient = %row.email, error = %e, "batch recipient skipped");
+                Err(e) => return Err(e),
             }
         }
-        let prepared_in = started.elapsed();
-        let chunk = prepared.chunk(task.id);
-        let lease_until = now + LEASE.as_secs() as i64;
-        let committed = self
-            .store
-            .enqueue_task_chunk(
-                &chunk,
-                &self.owner,
-                Some(lease_until),
-                |n_queued| advance(&task, &prepared, &rows, n_queued),
-                now,
-            )
-            .await;
-        let (n_queued, short_of) = match committed {
-            Ok(ChunkCommit::Committed { n_queued, short_of }) => (n_queued, short_of),
-            Ok(ChunkCommit::LeaseLost) => {
-                tracing::warn!(
-                    task_id = task.id,
-                    "batch task lease lost; chunk not committed"
-                );
-                return Ok(Turn::Skipped);
-            }
-            Err(e) => {
-                tracing::error!(task_id = task.id, error = %e, "batch chunk not committed; retrying later");
-                return self.interrupt(&mut task).await;
-            }
-        };
-        // Each recipient of a task is a message of its own.
-        sesame_core::metrics::get().accepted_many("bulk", n_queued as u64, n_queued as u64);
-        task = advance(&task, &prepared, &rows, n_queued);
-        tracing::debug!(
-            task_id = task.id,
-            n = rows.len(),
-            n_queued,
-            prepare_ms = prepared_in.as_millis() as u64,
-            commit_ms = (started.elapsed() - prepared_in).as_millis() as u64,
-            "batch chunk committed"
-        );
-        if n_queued > 0 {
-            self.queue_wakeup.notify_one();
-        }
-        if let Some(SubmitError::ExceedSendLimit(why)) = prepared.quota_stop(n_queued, short_of) {
-            return self.pause(&mut task, &why).await;
-        }
-        // Still due: other tasks come first (they were due earlier), then this one again.
-        task.next_run_at = Some(sesame_core::time::now_unix());
-        self.save(&task, false).await?;
-        Ok(Turn::Chunk)
     }
 
     /// Recipients of one turn: `[bulk] chunk`, and with a mail rate at most 80 % of one

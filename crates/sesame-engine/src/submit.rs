@@ -924,7 +924,7 @@ async fn check_renders(
     snapshot: Arc<BatchSnapshot>,
     recipients: Vec<BatchRecipient>,
 ) -> Result<Vec<Result<(EmailAddress, String), SubmitError>>, SubmitError> {
-    in_parts(recipients, move |recipient| {
+    in_parts(recipients, Cores::All, move |recipient| {
         let (address, subject, html, text) = render_for(&snapshot, &recipient)?;
         let size = html.as_ref().map_or(0, String::len) + text.as_ref().map_or(0, String::len);
         if size > MAX_MESSAGE_BYTES {
@@ -967,16 +967,30 @@ fn render_for(
     Ok((address, subject, html, text))
 }
 
-/// Runs `work` over `items` on the blocking pool in one part per core; the results come
-/// back in the items' order.
-async fn in_parts<T, R, F>(items: Vec<T>, work: F) -> Result<Vec<R>, SubmitError>
+/// How many cores a piece of CPU work may take at once.
+#[derive(Debug, Clone, Copy)]
+enum Cores {
+    /// Every core: work a caller waits for.
+    All,
+    /// All but one (at least one): background work, such as rendering and signing batch
+    /// copies at delivery, leaves a core to SendEmail, SMTP and the fan-out of tasks.
+    Background,
+}
+
+/// Runs `work` over `items` on the blocking pool in one part per core it may take; the
+/// results come back in the items' order.
+async fn in_parts<T, R, F>(items: Vec<T>, cores: Cores, work: F) -> Result<Vec<R>, SubmitError>
 where
     T: Send + 'static,
     R: Send + 'static,
     F: Fn(T) -> R + Send + Sync + 'static,
 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_part = items.len().div_ceil(cores).max(1);
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = match cores {
+        Cores::All => all,
+        Cores::Background => all.saturating_sub(1).max(1),
+    };
+    let per_part = items.len().div_ceil(parts).max(1);
     let work = Arc::new(work);
     let mut items = items.into_iter().peekable();
     let mut handles = Vec::new();
@@ -1052,7 +1066,7 @@ pub async fn render_pending(
             )),
         }
     }
-    match in_parts(ready, |(shared, job)| {
+    match in_parts(ready, Cores::Background, |(shared, job)| {
         (job.pending.message_row, build_one(&shared, &job))
     })
     .await
