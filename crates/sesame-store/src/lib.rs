@@ -146,10 +146,6 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                // Each connection caches up to 16 MiB of pages (SQLite's default is 2 MiB):
-                // the queue's indexes take inserts at random places (recipients), and a miss
-                // costs a read from the file.
-                .pragma("cache_size", "-16384")
                 // Committers do not copy the WAL back into the database: `checkpoint`, run in
                 // the background every second, does (PASSIVE: it never waits for a writer).
                 // This bound (80 MiB of WAL) only applies if that job falls behind.
