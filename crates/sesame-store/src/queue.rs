@@ -368,40 +368,37 @@ impl Store {
     }
 
     async fn bodies_of(&self, table: &'static str, ids: &[i64]) -> Result<HashMap<i64, Vec<u8>>> {
-        let mut found = HashMap::with_capacity(ids.len());
-        for part in ids.chunks(ROWS_PER_LOOKUP) {
-            let sql = format!(
-                "SELECT id, body FROM {table} WHERE body IS NOT NULL AND id IN ({})",
-                placeholders(1, part.len())
-            );
-            let rows: Vec<(i64, Vec<u8>)> = on_pool!(self, pool => {
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
-                for id in part {
-                    query = query.bind(*id);
-                }
-                query.fetch_all(pool).await
-            })?;
-            found.extend(rows);
-        }
-        Ok(found)
+        let select = format!("SELECT id, body FROM {table} WHERE body IS NOT NULL AND id IN");
+        let rows: Vec<(i64, Vec<u8>)> = self.by_ids(&select, ids).await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Of `message_rows`, those still to be rendered, with what rendering them needs. A row
     /// rendered meanwhile (by an earlier lease that stored its bytes) is not returned: its
     /// stored body is sent.
     pub async fn pending_renders(&self, message_rows: &[i64]) -> Result<Vec<PendingRender>> {
-        let mut found = Vec::with_capacity(message_rows.len());
-        for part in message_rows.chunks(BODIES_PER_UPDATE) {
-            let list = (1..=part.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT id AS message_row, message_id, header_message_id, render_id, \
-                 COALESCE(render_data, '') AS render_data, created_at \
-                 FROM messages WHERE render_id IS NOT NULL AND id IN ({list})"
-            );
-            let rows: Vec<PendingRender> = on_pool!(self, pool => {
+        self.by_ids(
+            "SELECT id AS message_row, message_id, header_message_id, render_id, \
+             COALESCE(render_data, '') AS render_data, created_at \
+             FROM messages WHERE render_id IS NOT NULL AND id IN",
+            message_rows,
+        )
+        .await
+    }
+
+    /// The rows `select` (a query ending in `... id IN`) finds for `ids`, one statement per
+    /// `ROWS_PER_LOOKUP` of them.
+    async fn by_ids<T>(&self, select: &str, ids: &[i64]) -> Result<Vec<T>>
+    where
+        T: Send
+            + Unpin
+            + for<'r> FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut found = Vec::with_capacity(ids.len());
+        for part in ids.chunks(ROWS_PER_LOOKUP) {
+            let sql = format!("{select} ({})", placeholders(1, part.len()));
+            let rows: Vec<T> = on_pool!(self, pool => {
                 let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
                 for id in part {
                     query = query.bind(*id);
