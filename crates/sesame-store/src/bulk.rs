@@ -802,8 +802,9 @@ impl Store {
                 ("account", chunk.account_id, chunk.account_cap),
                 ("domain", chunk.domain_id, chunk.domain_cap),
             ];
+            // Both rows are locked now, capped or not: SendEmail's enqueue takes them in this
+            // order too, before any statistics row, so neither waits on the other in a circle.
             for (scope, scope_id, cap) in scopes {
-                let Some(cap) = cap else { continue };
                 let (accepted,): (i64,) = sqlx::query_as(
                     "INSERT INTO send_counters (scope, scope_id, day, accepted) VALUES ($1, $2, $3, 0) \
                      ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted \
@@ -814,6 +815,7 @@ impl Store {
                 .bind(chunk.day)
                 .fetch_one(&mut *tx)
                 .await?;
+                let Some(cap) = cap else { continue };
                 let room = usize::try_from((cap - accepted).max(0)).unwrap_or(usize::MAX);
                 if room < n_queued {
                     n_queued = room;

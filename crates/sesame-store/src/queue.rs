@@ -200,6 +200,37 @@ impl Store {
     ) -> Result<i64> {
         let row = on_pool!(self, pool => {
             let (_gate, mut tx) = crate::begin_write!(self, pool);
+            // The day's counters first, as a batch chunk's commit takes them: the same lock
+            // order everywhere, so PostgreSQL never finds two transactions waiting on each
+            // other (a counter row here against a statistics row there).
+            let n_accepted = deliveries.iter().filter(|d| d.send_status == 0).count() as i64;
+            let scopes = [
+                ("account", message.account_id, message.account_cap),
+                ("domain", message.domain_id, message.domain_cap),
+            ];
+            for (scope, scope_id, cap) in scopes {
+                // The row is updated only while it stays within the cap, so two concurrent
+                // submissions cannot both take the last of the quota.
+                let cap = cap.unwrap_or(i64::MAX);
+                let counted = sqlx::query(
+                    "INSERT INTO send_counters (scope, scope_id, day, accepted) \
+                     SELECT $1, $2, $3, $4 WHERE $4 <= $5 \
+                     ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted + excluded.accepted \
+                     WHERE send_counters.accepted + excluded.accepted <= $5",
+                )
+                .bind(scope)
+                .bind(scope_id)
+                .bind(message.day)
+                .bind(n_accepted)
+                .bind(cap)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if counted == 0 && n_accepted > 0 {
+                    tx.rollback().await?;
+                    return Err(StoreError::QuotaExceeded(scope));
+                }
+            }
             let (row,): (i64,) = sqlx::query_as(
                 "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
                  subject, template_id, trigger_type, body, created_at, stat_day) \
@@ -271,34 +302,6 @@ impl Store {
                     user_agent: None,
                 };
                 queue_event!(tx, &event, now);
-            }
-            let n_accepted = deliveries.iter().filter(|d| d.send_status == 0).count() as i64;
-            let scopes = [
-                ("account", message.account_id, message.account_cap),
-                ("domain", message.domain_id, message.domain_cap),
-            ];
-            for (scope, scope_id, cap) in scopes {
-                // The row is updated only while it stays within the cap, so two concurrent
-                // submissions cannot both take the last of the quota.
-                let cap = cap.unwrap_or(i64::MAX);
-                let counted = sqlx::query(
-                    "INSERT INTO send_counters (scope, scope_id, day, accepted) \
-                     SELECT $1, $2, $3, $4 WHERE $4 <= $5 \
-                     ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted + excluded.accepted \
-                     WHERE send_counters.accepted + excluded.accepted <= $5",
-                )
-                .bind(scope)
-                .bind(scope_id)
-                .bind(message.day)
-                .bind(n_accepted)
-                .bind(cap)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if counted == 0 && n_accepted > 0 {
-                    tx.rollback().await?;
-                    return Err(StoreError::QuotaExceeded(scope));
-                }
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
