@@ -39,12 +39,18 @@ const BULK_SHARE_OF_RATE: f64 = 0.8;
 /// theirs.
 const TURN_TIME: Duration = Duration::from_secs(1);
 
-/// A chunk read and prepared ahead, while the one before it committed. Empty rows: the
-/// list ended there.
-struct Ahead {
-    rows: Vec<ReceiverDetail>,
-    prepared: Result<(PreparedBatch, i64), SubmitError>,
-    started: Instant,
+/// What was read ahead while the chunk before committed.
+// One lives at a time, on the scheduler's stack: the small `End` costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Ahead {
+    /// The list ends there: the run is over.
+    End,
+    /// The next chunk, read and prepared.
+    Chunk {
+        rows: Vec<ReceiverDetail>,
+        prepared: Result<(PreparedBatch, i64), SubmitError>,
+        started: Instant,
+    },
 }
 
 /// Settings of the scheduler (`[bulk]`, `[sending] mail_rate`, `[api] time_zone`).
@@ -200,7 +206,12 @@ impl Scheduler {
         let mut ahead: Option<Ahead> = None;
         loop {
             let (rows, prepared, started) = match ahead.take() {
-                Some(next) => (next.rows, next.prepared, next.started),
+                Some(Ahead::End) => return self.finish_run(&mut task).await,
+                Some(Ahead::Chunk {
+                    rows,
+                    prepared,
+                    started,
+                }) => (rows, prepared, started),
                 None => {
                     let rows = self
                         .store
@@ -222,9 +233,6 @@ impl Scheduler {
                     (rows, prepared, started)
                 }
             };
-            if rows.is_empty() {
-                return self.finish_run(&mut task).await;
-            }
             let (prepared, now) = match prepared {
                 Ok(prepared) => prepared,
                 Err(e) if e.is_temporary() => {
@@ -267,12 +275,11 @@ impl Scheduler {
                     .receiver_details_after(task.receiver_id, last_row, self.chunk_size() as i64)
                     .await
                     .ok()?;
-                let prepared = if rows.is_empty() {
-                    Err(SubmitError::Internal(String::new()))
-                } else {
-                    self.prepare(&batch, &task, &rows, cancel).await
-                };
-                Some(Ahead {
+                if rows.is_empty() {
+                    return Some(Ahead::End);
+                }
+                let prepared = self.prepare(&batch, &task, &rows, cancel).await;
+                Some(Ahead::Chunk {
                     rows,
                     prepared,
                     started,

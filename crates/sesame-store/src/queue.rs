@@ -69,7 +69,7 @@ pub struct LeasedDelivery {
     pub recipient_domain: String,
     pub n_attempts: i64,
     pub created_at: i64,
-    /// The delivery has its own copy of the message (`delivery_body`).
+    /// The delivery has its own copy of the message (`delivery_bodies`).
     pub own_body: bool,
     /// The message (a batch task's recipient copy) is still to be rendered and signed from
     /// its task's snapshot (`pending_renders`, then `store_rendered`).
@@ -171,9 +171,10 @@ const BODIES_PER_UPDATE: usize = 100;
 /// Rows read per `IN (...)` look-up.
 const ROWS_PER_LOOKUP: usize = 100;
 
-/// A delivery's new status, message (untruncated), due time and delivery time for `attempt`.
-fn attempt_columns(attempt: &Attempt, now: i64) -> (i64, &str, Option<i64>, Option<i64>) {
-    match attempt {
+/// A delivery's new status, message (at most 1 000 characters), due time and delivery time
+/// for `attempt`.
+fn attempt_columns(attempt: &Attempt, now: i64) -> (i64, String, Option<i64>, Option<i64>) {
+    let (status, message, due_at, delivered_at) = match attempt {
         Attempt::Delivered { reply } => {
             (deliver_status::DELIVERED, reply.as_str(), None, Some(now))
         }
@@ -187,7 +188,13 @@ fn attempt_columns(attempt: &Attempt, now: i64) -> (i64, &str, Option<i64>, Opti
             (deliver_status::BOUNCED, reason.as_str(), None, None)
         }
         Attempt::Unsendable { reason } => (deliver_status::DROPPED, reason.as_str(), None, None),
-    }
+    };
+    (
+        status,
+        message.chars().take(1000).collect(),
+        due_at,
+        delivered_at,
+    )
 }
 
 impl Store {
@@ -451,14 +458,6 @@ impl Store {
         Ok(stored)
     }
 
-    /// A delivery's own copy of its message, if it has one.
-    pub async fn delivery_body(&self, delivery_id: i64) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .delivery_bodies(&[delivery_id])
-            .await?
-            .remove(&delivery_id))
-    }
-
     /// Records an attempt of a delivery leased by `owner`, with its event and statistics, in
     /// one transaction. Returns false when the lease was lost (expired and taken by another
     /// worker, or a DSN bounced the delivery meanwhile): the outcome is then not recorded.
@@ -490,23 +489,24 @@ impl Store {
         if attempts.is_empty() {
             return Ok(kept);
         }
-        let messages: Vec<String> = attempts
+        let columns: Vec<_> = attempts
             .iter()
-            .map(|(_, attempt)| attempt_columns(attempt, now).1.chars().take(1000).collect())
+            .map(|(_, attempt)| attempt_columns(attempt, now))
             .collect();
         on_pool!(self, pool => {
             let (_gate, mut tx) = crate::begin_write!(self, pool);
-            for (i, (delivery_id, attempt)) in attempts.iter().enumerate() {
-                let (status, _, due_at, delivered_at) = attempt_columns(attempt, now);
+            for (i, ((delivery_id, _), (status, message, due_at, delivered_at))) in
+                attempts.iter().zip(&columns).enumerate()
+            {
                 kept[i] = sqlx::query(
                     "UPDATE deliveries SET deliver_status = $1, deliver_message = $2, due_at = $3, \
                      delivered_at = $4, n_attempts = n_attempts + 1, lease_owner = NULL, lease_until = NULL, \
                      updated_at = $5 WHERE id = $6 AND lease_owner = $7",
                 )
-                .bind(status)
-                .bind(&messages[i])
-                .bind(due_at)
-                .bind(delivered_at)
+                .bind(*status)
+                .bind(message)
+                .bind(*due_at)
+                .bind(*delivered_at)
                 .bind(now)
                 .bind(delivery_id)
                 .bind(owner)
@@ -570,7 +570,7 @@ impl Store {
                 }
                 let mut event = event_of(info, kind, now);
                 if !matches!(attempt, Attempt::Delivered { .. }) {
-                    event.reason = Some(&messages[i]);
+                    event.reason = Some(&columns[i].1);
                 }
                 if let Attempt::Bounced { hard, .. } = attempt {
                     event.hard_bounce = Some(*hard);
