@@ -139,11 +139,10 @@ async fn create(
             Err(StoreError::Conflict) => bail!("a console user {email} exists already"),
             Err(e) => return Err(e).context("creating the user"),
         }
-        let mut out = json!({"Email": email, "Role": role, "AppId": app_id});
-        if generated {
-            out["Password"] = json!(password);
-        }
-        println!("{out}");
+        print_answer(
+            json!({"Email": email, "Role": role, "AppId": app_id}),
+            generated.then_some(&password),
+        );
         Ok(())
     }
     .await;
@@ -171,19 +170,26 @@ async fn reset_password(
             bail!("the console user {email} was deleted meanwhile");
         };
         tracing::info!(user = %user.email, sessions_ended = ended, "console user's password reset");
-        let mut out = json!({
-            "Email": user.email,
-            "Role": user.role,
-            "AppId": user.account_id,
-            "SessionsEnded": ended,
-        });
-        if generated {
-            out["Password"] = json!(password);
-        }
-        println!("{out}");
+        print_answer(
+            json!({
+                "Email": user.email,
+                "Role": user.role,
+                "AppId": user.account_id,
+                "SessionsEnded": ended,
+            }),
+            generated.then_some(&password),
+        );
         Ok(())
     }
     .await;
     store.close().await;
     result
+}
+
+/// Prints a command's answer, with the password when Sesame generated it (shown only here).
+fn print_answer(mut out: serde_json::Value, generated_password: Option<&String>) {
+    if let Some(password) = generated_password {
+        out["Password"] = json!(password);
+    }
+    println!("{out}");
 }
