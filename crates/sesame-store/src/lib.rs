@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domains;
 pub mod events;
 pub mod inbound;
+mod intake;
 pub mod ip_pools;
 pub mod ops;
 pub mod queue;
@@ -122,6 +123,8 @@ pub struct Store {
     pub(crate) key: ServerKey,
     /// SQLite has one writer at a time: this process's writers take turns here first.
     gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// New messages waiting for their group commit (`intake`).
+    intake: std::sync::Arc<intake::Intake>,
 }
 
 impl Store {
@@ -174,6 +177,7 @@ impl Store {
             backend,
             key,
             gate: Default::default(),
+            intake: Default::default(),
         })
     }
 

@@ -9,15 +9,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sesame_core::event::{Event, EventKind};
+use sesame_core::event::EventKind;
 use sqlx::FromRow;
 
 use crate::bulk::placeholders;
-use crate::events::{
-    StatDelta, bump_stats, callback_url, domain_of, event_of, insert_event, queue_event,
-};
+use crate::events::{StatDelta, bump_stats, callback_url, domain_of, event_of, insert_event};
 use crate::inbound::{DeliveryInfo, INFO_SELECT};
-use crate::{Backend, Result, Store, StoreError, on_pool};
+use crate::{Backend, Result, Store, on_pool};
 
 /// Delivery status as the API shows it (`DeliverStatus`).
 pub mod deliver_status {
@@ -198,124 +196,6 @@ fn attempt_columns(attempt: &Attempt, now: i64) -> (i64, String, Option<i64>, Op
 }
 
 impl Store {
-    /// Stores a message and its deliveries in one transaction; returns the message row id.
-    pub async fn enqueue(
-        &self,
-        message: &NewMessage<'_>,
-        deliveries: &[NewDelivery<'_>],
-        now: i64,
-    ) -> Result<i64> {
-        let row = on_pool!(self, pool => {
-            let (_gate, mut tx) = crate::begin_write!(self, pool);
-            // The day's counters first, as a batch chunk's commit takes them: the same lock
-            // order everywhere, so PostgreSQL never finds two transactions waiting on each
-            // other (a counter row here against a statistics row there).
-            let n_accepted = deliveries.iter().filter(|d| d.send_status == 0).count() as i64;
-            let scopes = [
-                ("account", message.account_id, message.account_cap),
-                ("domain", message.domain_id, message.domain_cap),
-            ];
-            for (scope, scope_id, cap) in scopes {
-                // The row is updated only while it stays within the cap, so two concurrent
-                // submissions cannot both take the last of the quota.
-                let cap = cap.unwrap_or(i64::MAX);
-                let counted = sqlx::query(
-                    "INSERT INTO send_counters (scope, scope_id, day, accepted) \
-                     SELECT $1, $2, $3, $4 WHERE $4 <= $5 \
-                     ON CONFLICT (scope, scope_id, day) DO UPDATE SET accepted = send_counters.accepted + excluded.accepted \
-                     WHERE send_counters.accepted + excluded.accepted <= $5",
-                )
-                .bind(scope)
-                .bind(scope_id)
-                .bind(message.day)
-                .bind(n_accepted)
-                .bind(cap)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if counted == 0 && n_accepted > 0 {
-                    tx.rollback().await?;
-                    return Err(StoreError::QuotaExceeded(scope));
-                }
-            }
-            let (row,): (i64,) = sqlx::query_as(
-                "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
-                 subject, template_id, trigger_type, body, created_at, stat_day) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-            )
-            .bind(message.account_id)
-            .bind(message.message_id)
-            .bind(message.header_message_id)
-            .bind(message.from_address)
-            .bind(message.domain_id)
-            .bind(message.subject)
-            .bind(message.template_id)
-            .bind(message.trigger_type)
-            .bind(message.body)
-            .bind(now)
-            .bind(message.day)
-            .fetch_one(&mut *tx)
-            .await?;
-            for delivery in deliveries {
-                let accepted = delivery.send_status == 0;
-                sqlx::query(
-                    "INSERT INTO deliveries (message_row, account_id, domain_id, recipient, recipient_domain, \
-                     send_status, deliver_status, deliver_message, priority, due_at, created_at, updated_at, body) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
-                )
-                .bind(row)
-                .bind(message.account_id)
-                .bind(message.domain_id)
-                .bind(delivery.recipient)
-                .bind(delivery.recipient_domain)
-                .bind(delivery.send_status)
-                .bind(if accepted { deliver_status::QUEUED } else { deliver_status::DROPPED })
-                .bind(delivery.deliver_message)
-                .bind(message.trigger_type)
-                .bind(if accepted { Some(now) } else { None })
-                .bind(now)
-                .bind(if accepted { delivery.body } else { None })
-                .execute(&mut *tx)
-                .await?;
-            }
-            // Statistics: every recipient is a request; accepted ones count as accepted.
-            let mut by_domain: BTreeMap<&str, StatDelta> = BTreeMap::new();
-            for delivery in deliveries {
-                let delta = by_domain.entry(delivery.recipient_domain).or_default();
-                delta.requests += 1;
-                delta.accepted += i64::from(delivery.send_status == 0);
-            }
-            let from_domain = domain_of(message.from_address);
-            for (rcpt_domain, delta) in &by_domain {
-                bump_stats!(tx, message.account_id, message.day, from_domain, *rcpt_domain, delta);
-            }
-            // Recipients refused at submit (black list, frequency) are dropped now.
-            for delivery in deliveries.iter().filter(|d| d.send_status != 0) {
-                let event = Event {
-                    kind: EventKind::Dropped,
-                    email: delivery.recipient,
-                    bulk_id: message.message_id,
-                    header_message_id: message.header_message_id,
-                    timestamp: now,
-                    sent_timestamp: now,
-                    account_id: message.account_id,
-                    from: message.from_address,
-                    subject: message.subject,
-                    template_id: message.template_id,
-                    task_id: None,
-                    reason: Some(delivery.deliver_message),
-                    hard_bounce: None,
-                    link: None,
-                    user_agent: None,
-                };
-                queue_event!(tx, &event, now);
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(row)
-        })?;
-        Ok(row)
-    }
-
     /// Claims up to `limit` due deliveries for `owner` until `lease_until`, transactional
     /// mail first, then the longest waiting.
     pub async fn lease_due(
