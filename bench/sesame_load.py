@@ -5,9 +5,10 @@ Everything talks to 127.0.0.1 only and every wait is bounded. Phases:
 
   1. sesame-e2e   Sesame (release binary, temp SQLite store, RSA-2048 DKIM domains) relays to a
                   local sink (Postfix's smtp-sink). N SendEmail calls over C keep-alive
-                  connections from P client processes (raw HTTP + TC3 signing). Reports acked
-                  calls/s, p50/p99 latency, end-to-end msg/s (first call sent -> last message at
-                  the sink), peak RSS (VmHWM) and CPU.
+                  connections (raw HTTP + TC3 signing) from the Rust client bench/loadgen
+                  (--client rust; the default when it builds) or P Python processes (--client
+                  python). Reports acked calls/s, p50/p99 latency, end-to-end msg/s (first call
+                  sent -> last message at the sink), peak RSS (VmHWM) and CPU.
   2. sesame-queue A fresh Sesame whose relay is a closed port: Q messages are accepted and sit in
                   the queue (deferred, retry in 1h); reports RSS with Q messages queued.
   3. postfix      A private Postfix instance (own config and queue directory) relaying to the same
@@ -30,6 +31,7 @@ import os
 import pwd
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -437,8 +439,14 @@ def _worker(wid, nprocs, conns, n, senders, rcpt_domains, port, start_evt, out_q
                "last_end": times["last_end"], "cpu": cpu})
 
 
-def run_load(port: int, senders: list[dict], n: int, concurrency: int, procs: int, rcpt_domains: int) -> dict:
+def run_load(port: int, senders: list[dict], n: int, concurrency: int, procs: int, rcpt_domains: int,
+             loadgen: str | None = None, workdir: Path | None = None) -> dict:
+    """N SendEmail calls over `concurrency` keep-alive connections. With `loadgen` (the binary of
+    bench/loadgen, see build_loadgen) the Rust client runs them on `procs` threads (its senders file
+    goes into `workdir`); without it, `procs` forked Python processes (_worker)."""
     procs = max(1, min(procs, concurrency))
+    if loadgen:
+        return _run_loadgen(loadgen, port, senders, n, concurrency, procs, rcpt_domains, workdir)
     ctx = mp.get_context("fork")
     start_evt = ctx.Event()
     out_q = ctx.Queue()
@@ -464,6 +472,12 @@ def run_load(port: int, senders: list[dict], n: int, concurrency: int, procs: in
         p.join(5)
         if p.is_alive():
             p.kill()
+    return _load_stats(results, procs, t_start)
+
+
+def _load_stats(results: list[dict], procs: int, t_start: float) -> dict:
+    """run_load's figures from the workers' results (lat [(start, s)], errors, first_start,
+    last_end, cpu); bench/loadgen computes the same ones itself."""
     by_start = sorted((x for r in results for x in r["lat"]), key=lambda x: x[0])
     lat = sorted(x[1] for x in by_start)
     tenth = max(1, len(by_start) // 10)
@@ -489,6 +503,96 @@ def run_load(port: int, senders: list[dict], n: int, concurrency: int, procs: in
     return {"ok": len(lat), "errors": errors, "first": first, "last": last, "wall": wall,
             "acked_per_s": len(lat) / wall, "p50": pct(50), "p99": pct(99), "max": lat[-1] * 1000 if lat else 0,
             "client_cpu": sum(r["cpu"] for r in results), "p50_first_last_tenth": drift, "procs": procs, "missing_workers": procs - len(results)}
+
+
+LOADGEN_DIR = REPO / "bench" / "loadgen"
+LOADGEN_TARGET = Path(os.environ.get("LOADGEN_TARGET_DIR", "/tmp/sesame-loadgen-target"))
+
+
+def build_loadgen(required: bool) -> str | None:
+    """`cargo build --release` of bench/loadgen (target dir LOADGEN_TARGET, kept between runs, so
+    only the first build compiles tokio); its binary. Without cargo or when the build fails: the
+    binary a previous build left, else None (SystemExit when `required`)."""
+    binary = LOADGEN_TARGET / "release" / "loadgen"
+    cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
+    why = None
+    if Path(cargo).exists():
+        log(f"building the Rust load client (bench/loadgen, target dir {LOADGEN_TARGET}) ...")
+        try:
+            r = subprocess.run([cargo, "build", "--release", "-q", "--manifest-path", str(LOADGEN_DIR / "Cargo.toml"),
+                                "--target-dir", str(LOADGEN_TARGET)], stdin=subprocess.DEVNULL, timeout=900)
+            why = None if r.returncode == 0 else f"cargo build exited {r.returncode}"
+        except subprocess.TimeoutExpired:
+            why = "cargo build timed out"
+    else:
+        why = "no cargo"
+    if why and binary.exists():
+        log(f"{why}: using the loadgen binary already at {binary}")
+    elif why:
+        if required:
+            raise SystemExit(f"--client rust: {why} and no {binary}")
+        log(f"{why}: falling back to the Python load client")
+        return None
+    return str(binary)
+
+
+def _run_loadgen(binary: str, port: int, senders: list[dict], n: int, concurrency: int, threads: int,
+                 rcpt_domains: int, workdir: Path | None) -> dict:
+    """bench/loadgen: it connects, says `ready` on stderr, starts at our `go` line on stdin and
+    prints run_load's dict as one JSON object."""
+    workdir = Path(workdir) if workdir else Path("/tmp")
+    workdir.mkdir(parents=True, exist_ok=True)
+    sfile = workdir / f"loadgen-senders-{os.getpid()}-{port}.json"
+    sfile.write_text(json.dumps(senders))
+    cmd = [binary, "--port", str(port), "--messages", str(n), "--concurrency", str(concurrency),
+           "--rcpt-domains", str(rcpt_domains), "--senders", str(sfile), "--threads", str(threads)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = b""
+    t_start = time.monotonic()
+    try:
+        deadline = time.monotonic() + 30
+        while b"ready\n" not in err and time.monotonic() < deadline and proc.poll() is None:
+            if select.select([proc.stderr], [], [], 0.5)[0]:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                err += chunk
+        if b"ready\n" not in err:
+            log(f"loadgen did not get ready: {err.decode(errors='replace')[-1000:]}")
+            return _load_stats([], threads, t_start)
+        err = err.replace(b"ready\n", b"", 1)
+        t_start = time.monotonic()
+        out, more = proc.communicate(b"go\n", timeout=max(120, n / 20))
+        err += more
+    except subprocess.TimeoutExpired:
+        log("loadgen timed out")
+        return _load_stats([], threads, t_start)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if err.strip():
+            log(f"loadgen: {err.decode(errors='replace').strip()[-2000:]}")
+    if proc.returncode != 0:
+        log(f"loadgen exited {proc.returncode}")
+        return _load_stats([], threads, t_start)
+    res = json.loads(out)  # NaN (no call acked) reads back as float("nan")
+    res["p50_first_last_tenth"] = tuple(res["p50_first_last_tenth"])
+    return res
+
+
+def client_note(args) -> str:
+    if getattr(args, "loadgen", None):
+        return f"Rust load client bench/loadgen ({args.client_threads} thread(s))"
+    return f"Python load client ({args.client_procs} processes)"
+
+
+def run_client_load(args, port: int, senders: list[dict], n: int, workdir: Path) -> dict:
+    """run_load with the client chosen by --client."""
+    if getattr(args, "loadgen", None):
+        return run_load(port, senders, n, args.concurrency, args.client_threads, args.rcpt_domains,
+                        loadgen=args.loadgen, workdir=workdir)
+    return run_load(port, senders, n, args.concurrency, args.client_procs, args.rcpt_domains)
 
 
 # --------------------------------------------------------------------------- Sesame
@@ -630,8 +734,8 @@ def sesame_e2e(args, zone: Zone, workdir: Path) -> dict:
         time.sleep(0.5)
         cpu0 = proc_cpu(srv.proc.pid)
         log(f"sesame e2e: {args.messages} SendEmail over {args.concurrency} connections "
-            f"({args.client_procs} client processes), {args.rcpt_domains} recipient domain(s)")
-        load = run_load(srv.api_port, senders, args.messages, args.concurrency, args.client_procs, args.rcpt_domains)
+            f"({client_note(args)}), {args.rcpt_domains} recipient domain(s)")
+        load = run_client_load(args, srv.api_port, senders, args.messages, srv.dir)
         cpu_ack = proc_cpu(srv.proc.pid) - cpu0
         done = sink.wait_count(load["ok"], stall_timeout=args.stall, hard_timeout=args.timeout)
         cpu_all = proc_cpu(srv.proc.pid) - cpu0
@@ -691,7 +795,7 @@ def sesame_queue(args, zone: Zone, workdir: Path) -> dict:
         time.sleep(0.5)
         base = proc_status(srv.proc.pid)
         log(f"sesame queue: {args.queued} SendEmail with delivery blocked (relay 127.0.0.1:{dead} closed)")
-        load = run_load(srv.api_port, senders, args.queued, args.concurrency, args.client_procs, args.rcpt_domains)
+        load = run_client_load(args, srv.api_port, senders, args.queued, srv.dir)
         time.sleep(3)  # let the worker lease/defer the backlog
         st = proc_status(srv.proc.pid)
         states = _delivery_states(srv.dir / "sesame.db")
@@ -945,7 +1049,7 @@ def report(args, ses: dict | None, q: dict | None, pfx: dict | None, pdk: dict |
     for n in notes:
         print(f"  {n}")
     print(f"  message ~{args.size} B, {args.concurrency} concurrent sessions/connections; Sesame: {args.rcpt_domains} "
-          f"recipient domain(s), RSA-2048 DKIM, SQLite, {args.client_procs} client processes; sink: Postfix smtp-sink")
+          f"recipient domain(s), RSA-2048 DKIM, SQLite, {client_note(args)}; sink: Postfix smtp-sink")
     print("-" * 96)
     cols = [ses, pfx, pdk]
     rows = [("", "Sesame (DKIM 2048)", "Postfix (no DKIM)", "Postfix+OpenDKIM 2048")]
@@ -968,7 +1072,9 @@ def report(args, ses: dict | None, q: dict | None, pfx: dict | None, pdk: dict |
     row("processes (peak)", lambda c: c["peak_procs"], "{}", (1, 2))
     rows.append(("server CPU s (until acked / until delivered)",
                  f"{ses['cpu_ack']:.1f} / {ses['cpu_all']:.1f}" if ses else "-", "-", "-"))
-    row("load client CPU s", lambda c: c["client_cpu"], "{:.1f}", (0,))
+    rows.append(("load client CPU s (ms per call)",
+                 f"{ses['client_cpu']:.1f} ({1000 * ses['client_cpu'] / max(args.messages, 1):.3f})" if ses else "-",
+                 "-", "-"))
     row("avg bytes/msg in sink dump", lambda c: c["avg_msg_bytes"])
     w = [max(len(str(r[i])) for r in rows) for i in range(4)]
     for r in rows:
@@ -1022,7 +1128,11 @@ def main():
     ap.add_argument("--messages", type=int, default=5000)
     ap.add_argument("--queued", type=int, default=10000)
     ap.add_argument("--concurrency", type=int, default=20)
-    ap.add_argument("--client-procs", type=int, default=4)
+    ap.add_argument("--client", choices=("auto", "rust", "python"), default="auto",
+                    help="SendEmail load client: rust = bench/loadgen (built at start), python = forked asyncio "
+                         "processes; auto (default) = rust when bench/loadgen builds (or was built), else python")
+    ap.add_argument("--client-procs", type=int, default=4, help="processes of the Python load client")
+    ap.add_argument("--client-threads", type=int, default=1, help="threads of the Rust load client")
     ap.add_argument("--rcpt-domains", type=int, default=20,
                     help="recipient domains (Sesame delivers one connection per domain at a time)")
     ap.add_argument("--size", type=int, default=2048)
@@ -1033,6 +1143,9 @@ def main():
     args = ap.parse_args()
     workdir = Path(args.workdir)
     phases = set(args.phases.split(","))
+    args.loadgen = None
+    if args.client != "python" and phases & {"sesame", "queue"}:
+        args.loadgen = build_loadgen(required=args.client == "rust")
     notes = [f"before: {load_note()}"]
     ses = q = pfx = pdk = None
     zone = Zone()
