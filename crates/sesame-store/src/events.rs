@@ -100,6 +100,52 @@ macro_rules! callback_url {
 }
 pub(crate) use callback_url;
 
+/// The callback addresses of some accounts, read at once (`callback_urls!`).
+pub(crate) struct Callbacks(pub(crate) Vec<(i64, String, String)>);
+
+impl Callbacks {
+    /// The URL events of `account` about mail from `sender` go to: the sender's own callback
+    /// first, else the account's (the rule of `callback_url!`).
+    pub(crate) fn url(&self, account: i64, sender: &str) -> Option<&str> {
+        let mut found = None;
+        for (a, s, url) in &self.0 {
+            if *a != account {
+                continue;
+            }
+            if s == sender {
+                return Some(url);
+            }
+            if s.is_empty() {
+                found = Some(url.as_str());
+            }
+        }
+        found
+    }
+}
+
+/// Reads the callback addresses of the accounts `$accounts` (an iterator of ids, repeats
+/// allowed) in the open transaction `$tx`: one statement instead of one per sender.
+macro_rules! callback_urls {
+    ($tx:expr, $accounts:expr) => {{
+        let mut accounts: Vec<i64> = $accounts.collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let mut found = Vec::new();
+        if !accounts.is_empty() {
+            let mut query = sqlx::query_as::<_, (i64, String, String)>(sqlx::AssertSqlSafe(format!(
+                "SELECT account_id, sender, url FROM callback_addresses WHERE account_id IN ({})",
+                $crate::bulk::placeholders(1, accounts.len())
+            )));
+            for account in &accounts {
+                query = query.bind(*account);
+            }
+            found = query.fetch_all(&mut *$tx).await?;
+        }
+        $crate::events::Callbacks(found)
+    }};
+}
+pub(crate) use callback_urls;
+
 /// Queues `$event` (a `sesame_core::event::Event`) in the open transaction `$tx` when its
 /// account or sender has a callback now.
 macro_rules! queue_event {
@@ -164,6 +210,66 @@ macro_rules! bump_stats {
     }};
 }
 pub(crate) use bump_stats;
+
+/// The key of a `daily_stats` row: account, day, sender domain, recipient domain.
+pub(crate) type StatKey<'a> = (i64, i64, &'a str, &'a str);
+
+/// Rows per multi-row statistics upsert (11 parameters each).
+pub(crate) const STATS_PER_UPSERT_ROWS: usize = 50;
+
+/// The upsert of `n` statistics rows at once: each row's figures are added to the stored ones.
+pub(crate) fn stats_upsert(n: usize) -> String {
+    let values = (0..n)
+        .map(|i| format!("({})", crate::bulk::placeholders(i * 11 + 1, 11)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO daily_stats (account_id, day, from_domain, rcpt_domain, requests, accepted, \
+         delivered, opened, clicked, bounced, unsubscribed) VALUES {values} \
+         ON CONFLICT (account_id, day, from_domain, rcpt_domain) DO UPDATE SET \
+         requests = daily_stats.requests + excluded.requests, \
+         accepted = daily_stats.accepted + excluded.accepted, \
+         delivered = daily_stats.delivered + excluded.delivered, \
+         opened = daily_stats.opened + excluded.opened, \
+         clicked = daily_stats.clicked + excluded.clicked, \
+         bounced = daily_stats.bounced + excluded.bounced, \
+         unsubscribed = daily_stats.unsubscribed + excluded.unsubscribed"
+    )
+}
+
+/// Adds every delta of `$stats` (a `BTreeMap<StatKey, StatDelta>`, so each row once and in
+/// key order: the lock order of ARCHITECTURE.md) to its counter row in the open transaction
+/// `$tx`, many rows per statement.
+macro_rules! bump_stats_many {
+    ($tx:expr, $stats:expr) => {{
+        let stats: &std::collections::BTreeMap<
+            $crate::events::StatKey<'_>,
+            $crate::events::StatDelta,
+        > = $stats;
+        let rows: Vec<_> = stats.iter().collect();
+        for part in rows.chunks($crate::events::STATS_PER_UPSERT_ROWS) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe($crate::events::stats_upsert(
+                part.len(),
+            )));
+            for ((account, day, from_domain, rcpt_domain), delta) in part {
+                query = query
+                    .bind(*account)
+                    .bind(*day)
+                    .bind(*from_domain)
+                    .bind(*rcpt_domain)
+                    .bind(delta.requests)
+                    .bind(delta.accepted)
+                    .bind(delta.delivered)
+                    .bind(delta.opened)
+                    .bind(delta.clicked)
+                    .bind(delta.bounced)
+                    .bind(delta.unsubscribed);
+            }
+            query.execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use bump_stats_many;
 
 /// The domain of an address (`from_domain` of counters and events).
 pub(crate) fn domain_of(address: &str) -> &str {

@@ -23,7 +23,7 @@ use sesame_core::event::{Event, EventKind};
 use tokio::sync::oneshot;
 
 use crate::bulk::placeholders;
-use crate::events::{StatDelta, bump_stats, domain_of, queue_event};
+use crate::events::{StatDelta, StatKey, bump_stats_many, domain_of, queue_event};
 use crate::queue::{NewDelivery, NewMessage, deliver_status};
 use crate::{Result, Store, StoreError, on_pool};
 
@@ -364,7 +364,7 @@ impl Store {
                 query.execute(&mut *tx).await?;
             }
             // Statistics: every recipient is a request; accepted ones count as accepted.
-            let mut stats: BTreeMap<(i64, i64, &str, &str), StatDelta> = BTreeMap::new();
+            let mut stats: BTreeMap<StatKey<'_>, StatDelta> = BTreeMap::new();
             for (p, d) in &deliveries {
                 let key = (
                     p.message.account_id,
@@ -376,9 +376,7 @@ impl Store {
                 delta.requests += 1;
                 delta.accepted += i64::from(d.send_status == 0);
             }
-            for ((account_id, day, from_domain, rcpt_domain), delta) in &stats {
-                bump_stats!(tx, *account_id, *day, *from_domain, *rcpt_domain, delta);
-            }
+            bump_stats_many!(tx, &stats);
             // Recipients refused at submit (black list, frequency) are dropped now.
             for (p, d) in deliveries.iter().filter(|(_, d)| d.send_status != 0) {
                 let m = &p.message;

@@ -13,7 +13,9 @@ use sesame_core::event::EventKind;
 use sqlx::FromRow;
 
 use crate::bulk::placeholders;
-use crate::events::{StatDelta, bump_stats, callback_url, domain_of, event_of, insert_event};
+use crate::events::{
+    StatDelta, StatKey, bump_stats_many, callback_urls, domain_of, event_of, insert_event,
+};
 use crate::inbound::{DeliveryInfo, INFO_SELECT};
 use crate::{Backend, Result, Store, on_pool};
 
@@ -165,6 +167,9 @@ pub struct PendingRender {
 /// Messages whose bodies are stored per multi-row UPDATE (2 parameters each; few, as binding
 /// SQLite parameters costs the square of their count, see `bulk::ROWS_PER_INSERT`).
 const BODIES_PER_UPDATE: usize = 100;
+
+/// Deliveries updated per multi-row UPDATE (5 parameters each).
+const ATTEMPTS_PER_UPDATE: usize = 50;
 
 /// Rows read per `IN (...)` look-up.
 const ROWS_PER_LOOKUP: usize = 100;
@@ -375,25 +380,35 @@ impl Store {
             .collect();
         on_pool!(self, pool => {
             let (_gate, mut tx) = crate::begin_write!(self, pool);
-            for (i, ((delivery_id, _), (status, message, due_at, delivered_at))) in
-                attempts.iter().zip(&columns).enumerate()
-            {
-                kept[i] = sqlx::query(
-                    "UPDATE deliveries SET deliver_status = $1, deliver_message = $2, due_at = $3, \
-                     delivered_at = $4, n_attempts = n_attempts + 1, lease_owner = NULL, lease_until = NULL, \
-                     updated_at = $5 WHERE id = $6 AND lease_owner = $7",
-                )
-                .bind(*status)
-                .bind(message)
-                .bind(*due_at)
-                .bind(*delivered_at)
+            // Every row in one statement per part; a row whose lease was lost is not returned.
+            let mut updated: std::collections::HashSet<i64> = std::collections::HashSet::new();
+            let rows: Vec<_> = attempts.iter().zip(&columns).collect();
+            for part in rows.chunks(ATTEMPTS_PER_UPDATE) {
+                let values = (0..part.len())
+                    .map(|i| format!("({})", placeholders(i * 5 + 3, 5)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut query = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
+                    "UPDATE deliveries SET deliver_status = v.column2, deliver_message = v.column3, \
+                     due_at = v.column4, delivered_at = v.column5, n_attempts = n_attempts + 1, \
+                     lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+                     FROM (VALUES {values}) AS v \
+                     WHERE deliveries.id = v.column1 AND deliveries.lease_owner = $2 RETURNING deliveries.id"
+                )))
                 .bind(now)
-                .bind(delivery_id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
+                .bind(owner);
+                for ((delivery_id, _), (status, message, due_at, delivered_at)) in part {
+                    query = query
+                        .bind(*delivery_id)
+                        .bind(*status)
+                        .bind(message)
+                        .bind(*due_at)
+                        .bind(*delivered_at);
+                }
+                updated.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id));
+            }
+            for (i, (delivery_id, _)) in attempts.iter().enumerate() {
+                kept[i] = updated.contains(delivery_id);
             }
             let ids: Vec<i64> = attempts
                 .iter()
@@ -415,8 +430,8 @@ impl Store {
             }
             // A leased delivery is queued or deferred (final rows have no due time and are
             // never leased), so its outcome is its first count.
-            let mut stats: BTreeMap<(i64, i64, &str, &str), StatDelta> = BTreeMap::new();
-            let mut callbacks: HashMap<(i64, &str), Option<String>> = HashMap::new();
+            let mut stats: BTreeMap<StatKey<'_>, StatDelta> = BTreeMap::new();
+            let callbacks = callback_urls!(tx, infos.values().map(|info| info.account_id));
             for (i, (delivery_id, attempt)) in attempts.iter().enumerate() {
                 let Some(info) = kept[i].then(|| infos.get(delivery_id)).flatten() else {
                     continue;
@@ -455,22 +470,11 @@ impl Store {
                 if let Attempt::Bounced { hard, .. } = attempt {
                     event.hard_bounce = Some(*hard);
                 }
-                let key = (info.account_id, info.from_address.as_str());
-                let url = match callbacks.get(&key) {
-                    Some(url) => url.clone(),
-                    None => {
-                        let url = callback_url!(tx, info.account_id, &info.from_address);
-                        callbacks.insert(key, url.clone());
-                        url
-                    }
-                };
-                if let Some(url) = url {
-                    insert_event!(tx, &url, &event, now);
+                if let Some(url) = callbacks.url(info.account_id, &info.from_address) {
+                    insert_event!(tx, url, &event, now);
                 }
             }
-            for ((account_id, day, from_domain, rcpt_domain), delta) in &stats {
-                bump_stats!(tx, *account_id, *day, *from_domain, *rcpt_domain, delta);
-            }
+            bump_stats_many!(tx, &stats);
             tx.commit().await?;
         });
         Ok(kept)
