@@ -17,6 +17,7 @@ use sesame_mail::{attachment, dkim};
 use sesame_store::bulk::{ChunkMessage, NewChunk};
 use sesame_store::queue::{NewDelivery, NewMessage};
 use sesame_store::templates::status as template_status;
+use sesame_store::tracking::UnsubscribeConfig;
 use sesame_store::{Store, StoreError};
 
 /// Most visible recipients of one message.
@@ -304,12 +305,23 @@ pub async fn submit(
     now: i64,
 ) -> Result<Accepted, SubmitError> {
     let account_id = submission.account_id;
-    let (sender, sender_row, domain) = check_sender(store, account_id, &submission.from).await?;
+    let sender = parse_sender(&submission.from)?;
+    let address = sender.address.to_string();
+    // Every control-plane row this mail needs, in one look-up.
+    let context = store
+        .send_context(
+            account_id,
+            &address,
+            sender.address.domain().as_str(),
+            submission.template.as_ref().map(|(id, _)| *id),
+        )
+        .await?;
+    let (sender_row, domain) = sender_rows(address, context.sender, context.domain)?;
     let recipients = check_recipients(&submission)?;
     check_subject(&submission.subject)?;
-    let account = store.account(account_id).await?;
+    let account = context.account;
     let (subject, html, text, template_id) =
-        render_content(store, account.as_ref(), &submission).await?;
+        render_content(context.template, account.as_ref(), &submission)?;
     let attachments = check_attachments(&submission.attachments)?;
     let reply_to = reply_to_mailbox(submission.reply_to.as_deref())?;
     let from = match &submission.header_from {
@@ -354,8 +366,7 @@ pub async fn submit(
     };
     let message =
         sesame_mail::mime::build(&draft).map_err(|e| SubmitError::InvalidField(e.to_string()))?;
-    let unsubscribe =
-        unsubscribe_language(store, account_id, &sender, submission.unsubscribe).await?;
+    let unsubscribe = footer_language(context.unsubscribe, submission.unsubscribe);
     let tracking = draft.html.is_some() && account.as_ref().is_some_and(|a| a.tracking);
     let personalise = (tracking || unsubscribe > 0).then_some(Personalise {
         draft,
@@ -1341,14 +1352,24 @@ async fn unsubscribe_language(
     sender: &Sender,
     asked: Option<u8>,
 ) -> Result<u8, SubmitError> {
-    Ok(match asked {
-        Some(language) => language,
-        None => store
-            .unsubscribe_config(account_id, &sender.address.to_string())
-            .await?
+    let config = match asked {
+        Some(_) => None,
+        None => {
+            store
+                .unsubscribe_config(account_id, &sender.address.to_string())
+                .await?
+        }
+    };
+    Ok(footer_language(config, asked))
+}
+
+/// The footer language: the one asked for, else the sender's setting when it is on, else 0.
+fn footer_language(config: Option<UnsubscribeConfig>, asked: Option<u8>) -> u8 {
+    asked.unwrap_or_else(|| {
+        config
             .filter(|c| c.status == 1)
             .and_then(|c| c.language.parse::<u8>().ok())
-            .unwrap_or(0),
+            .unwrap_or(0)
     })
 }
 
@@ -1378,19 +1399,36 @@ async fn check_sender(
     ),
     SubmitError,
 > {
-    let sender = Sender::parse(from)
-        .map_err(|_| SubmitError::IncorrectSender(from.chars().take(64).collect()))?;
+    let sender = parse_sender(from)?;
     let address = sender.address.to_string();
-    let row = store
-        .sender(account_id, &address)
-        .await?
-        .ok_or_else(|| SubmitError::NotAuthenticatedSender(address.clone()))?;
-    let domain = store
-        .domain(account_id, sender.address.domain().as_str())
-        .await?
-        .filter(|d| d.verified)
-        .ok_or_else(|| SubmitError::NotAuthenticatedSender(address.clone()))?;
+    let row = store.sender(account_id, &address).await?;
+    let domain = match row {
+        Some(_) => {
+            store
+                .domain(account_id, sender.address.domain().as_str())
+                .await?
+        }
+        None => None,
+    };
+    let (row, domain) = sender_rows(address, row, domain)?;
     Ok((sender, row, domain))
+}
+
+/// FromEmailAddress, with its alias if any.
+fn parse_sender(from: &str) -> Result<Sender, SubmitError> {
+    Sender::parse(from).map_err(|_| SubmitError::IncorrectSender(from.chars().take(64).collect()))
+}
+
+/// The sender row of `address` and its domain, which must be verified.
+fn sender_rows(
+    address: String,
+    row: Option<sesame_store::senders::Sender>,
+    domain: Option<sesame_store::domains::Domain>,
+) -> Result<(sesame_store::senders::Sender, sesame_store::domains::Domain), SubmitError> {
+    match (row, domain.filter(|d| d.verified)) {
+        (Some(row), Some(domain)) => Ok((row, domain)),
+        _ => Err(SubmitError::NotAuthenticatedSender(address)),
+    }
 }
 
 /// The parsed recipients: the To and Cc headers (each without repeats) and every envelope
@@ -1450,21 +1488,22 @@ fn check_subject(subject: &str) -> Result<(), SubmitError> {
 }
 
 /// Rendered subject, HTML, text and the template used.
-async fn render_content(
-    store: &Store,
+/// A mail's subject, HTML and text parts, and the template they came from.
+type RenderedContent = (String, Option<String>, Option<String>, Option<i64>);
+
+fn render_content(
+    template: Option<sesame_store::templates::Template>,
     account: Option<&sesame_store::accounts::Account>,
     submission: &Submission,
-) -> Result<(String, Option<String>, Option<String>, Option<i64>), SubmitError> {
+) -> Result<RenderedContent, SubmitError> {
     match (&submission.template, &submission.simple) {
         (None, None) => Err(SubmitError::MissingContent),
         (Some(_), Some(_)) => Err(SubmitError::InvalidField(
             "give either Template or Simple, not both".into(),
         )),
         (Some((id, data)), None) => {
-            let template = store
-                .template(submission.account_id, *id)
-                .await?
-                .filter(|t| t.status == template_status::APPROVED)
+            let template = template
+                .filter(|t| t.id == *id && t.status == template_status::APPROVED)
                 .ok_or(SubmitError::InvalidTemplate(*id))?;
             let data_text = if data.trim().is_empty() {
                 "{}"

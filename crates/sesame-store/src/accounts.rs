@@ -55,6 +55,10 @@ struct ApiKeyRow {
     enabled: bool,
 }
 
+/// The columns of an `Account`.
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "id, name, daily_quota, template_review, custom_content, tracking, created_at";
+
 /// First AppId handed out.
 const FIRST_APP_ID: i64 = 1_000_001;
 
@@ -131,10 +135,9 @@ impl Store {
 
     pub async fn account(&self, id: i64) -> Result<Option<Account>> {
         let row = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, name, daily_quota, template_review, custom_content, tracking, created_at \
-                 FROM accounts WHERE id = $1",
-            )
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+            )))
             .bind(id)
             .fetch_optional(pool)
             .await

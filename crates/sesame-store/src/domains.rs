@@ -49,7 +49,7 @@ struct DkimKeyRow {
     public_key: String,
 }
 
-const DOMAIN_COLUMNS: &str = "id, account_id, name, dkim_option, tags, verified, reputation_level, \
+pub(crate) const DOMAIN_COLUMNS: &str = "id, account_id, name, dkim_option, tags, verified, reputation_level, \
      last_check, checked_at, verified_at, created_at";
 
 impl Store {

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod bulk;
 pub mod console;
+pub mod context;
 pub mod crypto;
 pub mod domains;
 pub mod events;

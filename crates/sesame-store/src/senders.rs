@@ -19,7 +19,8 @@ pub struct Sender {
     pub created_at: i64,
 }
 
-const SENDER_COLUMNS: &str = "id, account_id, domain_id, address, alias, smtp_password, created_at";
+pub(crate) const SENDER_COLUMNS: &str =
+    "id, account_id, domain_id, address, alias, smtp_password, created_at";
 
 impl Store {
     /// Inserts a sender; `Conflict` when the address exists.

@@ -30,7 +30,7 @@ pub struct Template {
     pub updated_at: i64,
 }
 
-const TEMPLATE_COLUMNS: &str =
+pub(crate) const TEMPLATE_COLUMNS: &str =
     "id, account_id, name, html, text, status, review_reason, created_at, updated_at";
 
 impl Store {
