@@ -3,7 +3,7 @@
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::FromRow;
 
-use crate::{Result, Store, StoreError, on_pool};
+use crate::{Result, Store, StoreError, on_pool, on_pool_write};
 
 /// One tenant.
 #[derive(Debug, Clone, FromRow)]
@@ -67,7 +67,7 @@ impl Store {
     pub async fn create_account(&self, name: &str, now: i64) -> Result<NewApiKey> {
         // Two processes may race for the next AppId; the loser retries.
         for _ in 0..5 {
-            let inserted: Result<(i64,), _> = on_pool!(self, pool => {
+            let inserted: Result<(i64,), _> = on_pool_write!(self, pool => {
                 sqlx::query_as(
                     "INSERT INTO accounts (id, name, created_at) \
                      SELECT COALESCE(MAX(id) + 1, $1), $2, $3 FROM accounts RETURNING id",
@@ -93,7 +93,7 @@ impl Store {
         let secret_id = format!("AKID{}", Alphanumeric.sample_string(&mut rng, 32));
         let secret_key = Alphanumeric.sample_string(&mut rng, 32);
         let sealed = self.key.seal(secret_key.as_bytes());
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO api_keys (secret_id, account_id, secret_key_enc, created_at) \
                  VALUES ($1, $2, $3, $4)",
@@ -152,7 +152,7 @@ impl Store {
         changes: &AccountChanges,
     ) -> Result<Option<Account>> {
         if let Some(quota) = changes.daily_quota {
-            on_pool!(self, pool => {
+            on_pool_write!(self, pool => {
                 sqlx::query("UPDATE accounts SET daily_quota = $1 WHERE id = $2")
                     .bind(quota)
                     .bind(id)
@@ -162,7 +162,7 @@ impl Store {
             })?;
         }
         if let Some(review) = changes.template_review {
-            on_pool!(self, pool => {
+            on_pool_write!(self, pool => {
                 sqlx::query("UPDATE accounts SET template_review = $1 WHERE id = $2")
                     .bind(review)
                     .bind(id)
@@ -172,7 +172,7 @@ impl Store {
             })?;
         }
         if let Some(custom) = changes.custom_content {
-            on_pool!(self, pool => {
+            on_pool_write!(self, pool => {
                 sqlx::query("UPDATE accounts SET custom_content = $1 WHERE id = $2")
                     .bind(custom)
                     .bind(id)
@@ -182,7 +182,7 @@ impl Store {
             })?;
         }
         if let Some(tracking) = changes.tracking {
-            on_pool!(self, pool => {
+            on_pool_write!(self, pool => {
                 sqlx::query("UPDATE accounts SET tracking = $1 WHERE id = $2")
                     .bind(tracking)
                     .bind(id)

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::FromRow;
 
 use crate::events::{StatDelta, bump_stats, domain_of};
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_pool_write};
 
 /// Where a mail's recipients stand (`Store::recipient_standing`).
 #[derive(Debug, Default)]
@@ -255,7 +255,7 @@ impl Store {
         description: &str,
         now: i64,
     ) -> Result<i64> {
-        let (id,): (i64,) = on_pool!(self, pool => {
+        let (id,): (i64,) = on_pool_write!(self, pool => {
             sqlx::query_as(
                 "INSERT INTO receivers (account_id, name, description, status, created_at) \
                  VALUES ($1, $2, $3, 1, $4) RETURNING id",
@@ -335,7 +335,7 @@ impl Store {
 
     /// Deletes a list and its addresses; false when the account has no such list.
     pub async fn delete_receiver(&self, account_id: i64, id: i64) -> Result<bool> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM receivers WHERE account_id = $1 AND id = $2")
                 .bind(account_id)
                 .bind(id)
@@ -521,7 +521,7 @@ impl Store {
 
     /// Creates a task waiting for `next_run_at`; returns its TaskId.
     pub async fn create_task(&self, task: &NewTask<'_>, now: i64) -> Result<i64> {
-        let (id,): (i64,) = on_pool!(self, pool => {
+        let (id,): (i64,) = on_pool_write!(self, pool => {
             sqlx::query_as(
                 "INSERT INTO send_tasks (account_id, from_address, receiver_id, receivers_name, subject, \
                  template_id, template_data, reply_to, unsubscribe, ad_location, task_type, begin_at, \
@@ -606,7 +606,7 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<Task>> {
-        let row = on_pool!(self, pool => {
+        let row = on_pool_write!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE send_tasks SET lease_owner = $1, lease_until = $2 WHERE id = $3 \
                  AND next_run_at IS NOT NULL AND next_run_at <= $4 AND status IN (1, 5, 6) \
@@ -631,7 +631,7 @@ impl Store {
         lease_until: Option<i64>,
         now: i64,
     ) -> Result<bool> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             bind_task_save!(task, owner, lease_until, now)
                 .execute(pool)
                 .await
@@ -644,7 +644,7 @@ impl Store {
     /// A task between runs is finished at once; a run in progress (or paused for the quota)
     /// completes. Only `account_id`'s task.
     pub async fn stop_cycles(&self, account_id: i64, task_id: i64, now: i64) -> Result<StopCycles> {
-        let stopped: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+        let stopped: Option<(i64,)> = on_pool_write!(self, pool => sqlx::query_as(
             "UPDATE send_tasks SET term_cycle = 1, \
              status = CASE WHEN run_started = 0 THEN $4 ELSE status END, \
              next_run_at = CASE WHEN run_started = 0 THEN NULL ELSE next_run_at END, \
@@ -688,7 +688,7 @@ impl Store {
     /// Drops every task lease (SQLite, at start: one `sesame serve` per database file, so
     /// leases left by a crashed process are stale).
     pub async fn release_task_leases(&self) -> Result<()> {
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query("UPDATE send_tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
                 .execute(pool)
                 .await

@@ -7,7 +7,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_pool_write};
 
 /// A console user's role.
 pub const ROLE_OPERATOR: &str = "operator";
@@ -134,7 +134,7 @@ impl Store {
         account_id: i64,
         now: i64,
     ) -> Result<i64> {
-        let (id,): (i64,) = on_pool!(self, pool => {
+        let (id,): (i64,) = on_pool_write!(self, pool => {
             sqlx::query_as(
                 "INSERT INTO console_users (email, password_hash, role, account_id, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -173,14 +173,14 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
                 .bind(now)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected())
         })?;
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO console_sessions \
                  (token_hash, user_id, csrf_token, account_id, created_at, expires_at) \
@@ -225,7 +225,7 @@ impl Store {
         token_hash: &str,
         account_id: i64,
     ) -> Result<()> {
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query("UPDATE console_sessions SET account_id = $1 WHERE token_hash = $2")
                 .bind(account_id)
                 .bind(token_hash)
@@ -238,7 +238,7 @@ impl Store {
 
     /// Ends a session (signing out).
     pub async fn delete_console_session(&self, token_hash: &str) -> Result<()> {
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
                 .bind(token_hash)
                 .execute(pool)

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Result, Store, StoreError, on_pool};
+use crate::{Result, Store, StoreError, on_pool, on_pool_write};
 
 /// One sender domain.
 #[derive(Debug, Clone, FromRow)]
@@ -147,7 +147,7 @@ impl Store {
 
     /// Deletes the caller's domain and its keys; false when there was none.
     pub async fn delete_domain(&self, account_id: i64, name: &str) -> Result<bool> {
-        let done = on_pool!(self, pool => {
+        let done = on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM domains WHERE account_id = $1 AND name = $2")
                 .bind(account_id)
                 .bind(name)
@@ -183,7 +183,7 @@ impl Store {
     /// Adds a key of a size the domain did not have yet (when its DKIMOption changes).
     pub async fn add_dkim_key(&self, domain_id: i64, key: &NewDkimKey<'_>, now: i64) -> Result<()> {
         let sealed = self.key.seal(key.private_key);
-        let done = on_pool!(self, pool => {
+        let done = on_pool_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO dkim_keys (domain_id, bits, private_key_enc, public_key, created_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (domain_id, bits) DO NOTHING",
@@ -201,7 +201,7 @@ impl Store {
     }
 
     pub async fn set_dkim_option(&self, domain_id: i64, dkim_option: i64) -> Result<()> {
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query("UPDATE domains SET dkim_option = $1 WHERE id = $2")
                 .bind(dkim_option)
                 .bind(domain_id)
@@ -221,7 +221,7 @@ impl Store {
         last_check: &str,
         now: i64,
     ) -> Result<Option<Domain>> {
-        let row = on_pool!(self, pool => {
+        let row = on_pool_write!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE domains SET verified = $1, last_check = $2, checked_at = $3, \
                  verified_at = CASE WHEN $1 AND verified_at IS NULL THEN $3 ELSE verified_at END, \
@@ -240,7 +240,7 @@ impl Store {
 
     /// Sets a domain's reputation level (promotion by the sending rules).
     pub async fn set_reputation_level(&self, domain_id: i64, level: i64) -> Result<()> {
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query("UPDATE domains SET reputation_level = $1 WHERE id = $2")
                 .bind(level)
                 .bind(domain_id)

@@ -18,7 +18,7 @@ use sesame_core::event::{Event, EventKind};
 use sqlx::FromRow;
 
 use crate::inbound::DeliveryInfo;
-use crate::{Backend, Result, Store, StoreError, on_pool};
+use crate::{Backend, Result, Store, StoreError, on_pool, on_pool_write};
 
 /// Changes to one counter row; fields are deltas (a late bounce moves one from `delivered`
 /// to `bounced`).
@@ -347,7 +347,7 @@ impl Store {
     pub async fn rotate_callback_secret(&self, account_id: i64, now: i64) -> Result<String> {
         let secret = new_secret();
         let sealed = self.key.seal(secret.as_bytes());
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO callback_secrets (account_id, secret_enc, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (account_id) DO UPDATE SET secret_enc = excluded.secret_enc, created_at = excluded.created_at",
@@ -395,7 +395,7 @@ impl Store {
     /// Removes the callback of `account_id` for `sender` ('' = account-level); returns
     /// whether there was one. Events already queued are still posted.
     pub async fn delete_callback_address(&self, account_id: i64, sender: &str) -> Result<bool> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM callback_addresses WHERE account_id = $1 AND sender = $2")
                 .bind(account_id)
                 .bind(sender)
@@ -420,7 +420,20 @@ impl Store {
             Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite(_) => "",
         };
-        let rows = on_pool!(self, pool => {
+        // Mostly there is nothing due: a read says so without queueing for the write gate.
+        let due: Option<(i64,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id FROM event_outbox WHERE due_at <= $1 \
+                 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+            )
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
+        let rows = on_pool_write!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE event_outbox SET lease_owner = $1, lease_until = $2 WHERE id IN (\
                  SELECT id FROM event_outbox WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
@@ -439,7 +452,7 @@ impl Store {
     /// The receiver took event `id` (leased by `owner`): it leaves the outbox. Returns false
     /// when the lease was lost meanwhile.
     pub async fn event_sent(&self, id: i64, owner: &str) -> Result<bool> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM event_outbox WHERE id = $1 AND lease_owner = $2")
                 .bind(id)
                 .bind(owner)
@@ -461,7 +474,7 @@ impl Store {
     ) -> Result<bool> {
         let error: String = error.chars().take(500).collect();
         let n = match retry_at {
-            Some(at) => on_pool!(self, pool => {
+            Some(at) => on_pool_write!(self, pool => {
                 sqlx::query(
                     "UPDATE event_outbox SET n_attempts = n_attempts + 1, due_at = $1, last_error = $2, \
                      lease_owner = NULL, lease_until = NULL WHERE id = $3 AND lease_owner = $4",
@@ -481,7 +494,7 @@ impl Store {
 
     /// Hands back every outbox lease of `owner` (graceful stop).
     pub async fn release_event_leases(&self, owner: &str) -> Result<u64> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("UPDATE event_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
                 .bind(owner)
                 .execute(pool)
@@ -494,7 +507,7 @@ impl Store {
     /// Clears every outbox lease (one `sesame serve` per SQLite file: at start, the leases
     /// left are a dead process's).
     pub async fn release_all_event_leases(&self) -> Result<u64> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("UPDATE event_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
                 .execute(pool)
                 .await

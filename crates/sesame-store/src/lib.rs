@@ -43,6 +43,19 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// `on_pool!` for a write outside `begin_write!` (one statement in autocommit, or a
+/// transaction of its own): on SQLite it holds the store's write gate meanwhile, so it
+/// queues with the other writers of this process instead of meeting SQLite's lock, whose
+/// busy handler sleeps in milliseconds while the writers queued behind the gate wait too.
+/// The body must not take the gate again.
+macro_rules! on_pool_write {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let _gate = $store.write_gate().await;
+        $crate::on_pool!($store, $pool => $body)
+    }};
+}
+pub(crate) use on_pool_write;
+
 /// Opens a write transaction on `$pool` (from `on_pool!`) for `$store`: `(gate, tx)`. On
 /// SQLite it first takes the store's write gate and begins IMMEDIATE, so writers of this
 /// process queue in turn instead of meeting SQLite's lock (whose busy handler sleeps in

@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Backend, Result, Store, StoreError, on_pool};
+use crate::{Backend, Result, Store, StoreError, on_pool, on_pool_write};
 
 /// What the queue holds now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl Store {
     /// Deletes up to `limit` complaint reports received before `before`, and up to `limit`
     /// callback events created before it that were never accepted; returns how many rows.
     pub async fn purge_events(&self, before: i64, limit: u32) -> Result<u64> {
-        let complaints = on_pool!(self, pool => sqlx::query(
+        let complaints = on_pool_write!(self, pool => sqlx::query(
             "DELETE FROM complaints WHERE id IN \
              (SELECT id FROM complaints WHERE complain_time < $1 ORDER BY complain_time LIMIT $2)",
         )
@@ -134,7 +134,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        let outbox = on_pool!(self, pool => sqlx::query(
+        let outbox = on_pool_write!(self, pool => sqlx::query(
             "DELETE FROM event_outbox WHERE id IN \
              (SELECT id FROM event_outbox WHERE created_at < $1 AND lease_owner IS NULL ORDER BY created_at LIMIT $2)",
         )
@@ -149,7 +149,7 @@ impl Store {
     /// Deletes up to `limit` daily statistics rows of days starting before `before`, and
     /// the per-day send counters as old; returns how many statistics rows.
     pub async fn purge_statistics(&self, before: i64, limit: u32) -> Result<u64> {
-        let n = on_pool!(self, pool => sqlx::query(
+        let n = on_pool_write!(self, pool => sqlx::query(
             "DELETE FROM daily_stats WHERE (account_id, day, from_domain, rcpt_domain) IN \
              (SELECT account_id, day, from_domain, rcpt_domain FROM daily_stats WHERE day < $1 ORDER BY day LIMIT $2)",
         )
@@ -158,7 +158,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        on_pool!(self, pool => sqlx::query("DELETE FROM send_counters WHERE day < $1")
+        on_pool_write!(self, pool => sqlx::query("DELETE FROM send_counters WHERE day < $1")
             .bind(before)
             .execute(pool)
             .await
@@ -171,7 +171,7 @@ impl Store {
     /// or stopped with an error) or gone. A running or cyclic task keeps its snapshot, which
     /// its next chunk may reuse.
     pub async fn purge_snapshots(&self, before: i64, limit: u32) -> Result<u64> {
-        let n = on_pool!(self, pool => sqlx::query(
+        let n = on_pool_write!(self, pool => sqlx::query(
             "DELETE FROM task_snapshots WHERE id IN (SELECT s.id FROM task_snapshots s \
              WHERE s.created_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.render_id = s.id) \
@@ -190,7 +190,7 @@ impl Store {
 
     /// Deletes black-list entries that expired before `now` (they no longer refuse mail).
     pub async fn purge_expired_black_list(&self, now: i64, limit: u32) -> Result<u64> {
-        let n = on_pool!(self, pool => sqlx::query(
+        let n = on_pool_write!(self, pool => sqlx::query(
             "DELETE FROM black_list WHERE (account_id, address) IN \
              (SELECT account_id, address FROM black_list WHERE expires_at < $1 LIMIT $2)",
         )

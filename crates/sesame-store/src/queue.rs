@@ -17,7 +17,7 @@ use crate::events::{
     StatDelta, StatKey, bump_stats_many, callback_urls, domain_of, event_of, insert_event,
 };
 use crate::inbound::{DeliveryInfo, INFO_SELECT};
-use crate::{Backend, Result, Store, on_pool};
+use crate::{Backend, Result, Store, on_pool, on_pool_write};
 
 /// Delivery status as the API shows it (`DeliverStatus`).
 pub mod deliver_status {
@@ -331,7 +331,7 @@ impl Store {
                 "UPDATE messages SET body = v.column2, render_id = NULL FROM (VALUES {values}) AS v \
                  WHERE messages.id = v.column1 AND messages.render_id IS NOT NULL RETURNING messages.id"
             );
-            let rows: Vec<(i64,)> = on_pool!(self, pool => {
+            let rows: Vec<(i64,)> = on_pool_write!(self, pool => {
                 let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
                 for (id, body) in part {
                     query = query.bind(*id).bind(body.as_slice());
@@ -482,7 +482,7 @@ impl Store {
 
     /// Hands back every lease of `owner` (graceful shutdown): the rows are due again at once.
     pub async fn release_leases(&self, owner: &str) -> Result<u64> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
                 .bind(owner)
                 .execute(pool)
@@ -494,7 +494,7 @@ impl Store {
 
     /// Extends every lease of `owner` to `lease_until` (a worker's heartbeat while it delivers).
     pub async fn renew_leases(&self, owner: &str, lease_until: i64) -> Result<u64> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("UPDATE deliveries SET lease_until = $1 WHERE lease_owner = $2")
                 .bind(lease_until)
                 .bind(owner)
@@ -508,7 +508,7 @@ impl Store {
     /// Clears every lease, whoever holds it. Only for a store that one process serves (an
     /// SQLite file): at start, the leases left are those of a process that died.
     pub async fn release_all_leases(&self) -> Result<u64> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
                 .execute(pool)
                 .await

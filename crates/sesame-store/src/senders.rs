@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_pool_write};
 
 /// One sender address.
 #[derive(Debug, Clone, FromRow)]
@@ -32,7 +32,7 @@ impl Store {
         alias: &str,
         now: i64,
     ) -> Result<Sender> {
-        let row = on_pool!(self, pool => {
+        let row = on_pool_write!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO senders (account_id, domain_id, address, alias, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING {SENDER_COLUMNS}"
@@ -101,7 +101,7 @@ impl Store {
 
     /// Deletes the caller's sender; false when there was none.
     pub async fn delete_sender(&self, account_id: i64, address: &str) -> Result<bool> {
-        let done = on_pool!(self, pool => {
+        let done = on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM senders WHERE account_id = $1 AND address = $2")
                 .bind(account_id)
                 .bind(address)
@@ -114,7 +114,7 @@ impl Store {
 
     /// Stores a new SMTP password hash for a sender.
     pub async fn set_smtp_password(&self, sender_id: i64, hash: &str) -> Result<()> {
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query("UPDATE senders SET smtp_password = $1 WHERE id = $2")
                 .bind(hash)
                 .bind(sender_id)

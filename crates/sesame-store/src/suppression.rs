@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_pool_write};
 
 /// A black-listed address.
 #[derive(Debug, Clone, FromRow)]
@@ -46,7 +46,7 @@ impl Store {
         expires_at: i64,
     ) -> Result<()> {
         let reason: String = reason.chars().take(1000).collect();
-        on_pool!(self, pool => {
+        on_pool_write!(self, pool => {
             sqlx::query(
                 "INSERT INTO black_list (account_id, address, reason, bounced_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, address) DO UPDATE \
@@ -130,7 +130,7 @@ impl Store {
     pub async fn delete_black(&self, account_id: i64, addresses: &[String]) -> Result<u64> {
         let mut n = 0;
         for address in addresses {
-            n += on_pool!(self, pool => {
+            n += on_pool_write!(self, pool => {
                 sqlx::query("DELETE FROM black_list WHERE account_id = $1 AND address = $2")
                     .bind(account_id)
                     .bind(address)
@@ -213,7 +213,7 @@ impl Store {
         address: &str,
         expires_at: Option<i64>,
     ) -> Result<bool> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("UPDATE custom_black_list SET address = $1, expires_at = $2 WHERE id = $3 AND account_id = $4")
                 .bind(address)
                 .bind(expires_at)
@@ -230,7 +230,7 @@ impl Store {
     pub async fn delete_custom_black(&self, account_id: i64, addresses: &[String]) -> Result<u64> {
         let mut n = 0;
         for address in addresses {
-            n += on_pool!(self, pool => {
+            n += on_pool_write!(self, pool => {
                 sqlx::query("DELETE FROM custom_black_list WHERE account_id = $1 AND address = $2")
                     .bind(account_id)
                     .bind(address)

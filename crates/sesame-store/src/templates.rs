@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_pool_write};
 
 /// Template review status as the API shows it.
 pub mod status {
@@ -43,7 +43,7 @@ impl Store {
         status: i64,
         now: i64,
     ) -> Result<Template> {
-        let row = on_pool!(self, pool => {
+        let row = on_pool_write!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO templates (account_id, name, html, text, status, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {TEMPLATE_COLUMNS}"
@@ -72,7 +72,7 @@ impl Store {
         status: i64,
         now: i64,
     ) -> Result<Option<Template>> {
-        let row = on_pool!(self, pool => {
+        let row = on_pool_write!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE templates SET name = $1, html = $2, text = $3, status = $4, \
                  review_reason = '', updated_at = $5 \
@@ -139,7 +139,7 @@ impl Store {
 
     /// Deletes the caller's template; false when there was none.
     pub async fn delete_template(&self, account_id: i64, id: i64) -> Result<bool> {
-        let done = on_pool!(self, pool => {
+        let done = on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM templates WHERE id = $1 AND account_id = $2")
                 .bind(id)
                 .bind(account_id)
@@ -157,7 +157,7 @@ impl Store {
         status: i64,
         reason: &str,
     ) -> Result<Option<Template>> {
-        let row = on_pool!(self, pool => {
+        let row = on_pool_write!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE templates SET status = $1, review_reason = $2 WHERE id = $3 \
                  RETURNING {TEMPLATE_COLUMNS}"

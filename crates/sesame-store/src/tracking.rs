@@ -7,7 +7,7 @@ use sqlx::FromRow;
 
 use crate::events::{StatDelta, bump_stats, domain_of, event_of, queue_event};
 use crate::inbound::{DeliveryInfo, INFO_SELECT};
-use crate::{Result, Store, on_pool};
+use crate::{Result, Store, on_pool, on_pool_write};
 
 /// What a recipient did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +177,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, address) DO UPDATE \
              SET language = excluded.language, status = excluded.status"
         };
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query(sql)
                 .bind(account_id)
                 .bind(&config.address)
@@ -193,7 +193,7 @@ impl Store {
 
     /// Removes a sender's default footer; false when there was none.
     pub async fn delete_unsubscribe_config(&self, account_id: i64, address: &str) -> Result<bool> {
-        let n = on_pool!(self, pool => {
+        let n = on_pool_write!(self, pool => {
             sqlx::query("DELETE FROM unsubscribe_configs WHERE account_id = $1 AND address = $2")
                 .bind(account_id)
                 .bind(address)
