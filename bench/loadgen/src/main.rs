@@ -2,15 +2,27 @@
 //!
 //! ```text
 //! loadgen --port P --messages N --concurrency C --rcpt-domains R --senders FILE [--threads T]
+//!         [--first F] [--rate R]
 //! ```
 //!
-//! FILE is a JSON list of `{"sender", "template", "secret_id", "secret_key"}`. Message `i` (0..N)
-//! uses `senders[i % len]` and the byte-for-byte payload of `_message_params` in sesame_load.py.
-//! C keep-alive HTTP/1.1 connections to 127.0.0.1:P; connection k sends messages k, k+C, k+2C, ...
-//! one at a time (request, whole response, next), TC3-HMAC-SHA256 signed like `Signer.headers`
-//! (derived key cached per secret and day); an I/O error or a 60 s timeout closes the connection
-//! and the call is retried on a new one, 3 attempts in all. Connection k runs on thread k % T,
-//! each thread a single-threaded tokio runtime.
+//! FILE is a JSON list of `{"sender", "template", "secret_id", "secret_key"}`. Message `i`
+//! (F..F+N, F = `--first`, default 0) uses `senders[i % len]` and the byte-for-byte payload of
+//! `_message_params` in sesame_load.py (so a second load with `--first` = the first load's N has
+//! distinct recipients). C keep-alive HTTP/1.1 connections to 127.0.0.1:P, TC3-HMAC-SHA256 signed
+//! like `Signer.headers` (derived key cached per secret and day); an I/O error or a 60 s timeout
+//! closes the connection and the call is retried on a new one, 3 attempts in all. Connection k
+//! runs on thread k % T, each thread a single-threaded tokio runtime.
+//!
+//! Closed loop (default): connection k sends messages F+k, F+k+C, ... one at a time (request,
+//! whole response, next); latency = response end - request start.
+//!
+//! Open loop (`--rate R`, calls/s in all): message F+j is *scheduled* at t0 + j/R (t0 = the start
+//! line). Thread k takes j = k, k+T, ... and its C/T connections form a pool: at its scheduled
+//! time (a tokio timer, missed deadlines fire at once, like MissedTickBehavior::Burst) a call
+//! goes out on a free connection, or waits for one. Latency = response end - scheduled time, so
+//! waiting for a connection, a late timer and a stalled server all count (no coordinated
+//! omission). The timer is set 1 ms early against tokio's 1 ms wheel (TIMER_LEAD); a call that
+//! went out before its scheduled time counts from its send.
 //!
 //! Start: all C connections are opened first, then `ready` is written to stderr and the client
 //! waits for one line on stdin (or its end: `</dev/null` starts at once), so the caller can time
@@ -19,7 +31,11 @@
 //! Output: one JSON object on stdout with the keys `run_load` returns: ok, errors (code -> count;
 //! Response.Error.Code, or the Python exception name of an I/O error after 3 attempts), first,
 //! last (CLOCK_MONOTONIC seconds, Python's time.monotonic()), wall, acked_per_s, p50, p99, max
-//! (ms), client_cpu (s), p50_first_last_tenth, procs (= threads), missing_workers (0).
+//! (ms), client_cpu (s), p50_first_last_tenth, procs (= threads), missing_workers (0). Open loop
+//! adds rate (asked), offered_per_s (calls sent / time between the first and the last first
+//! attempt, i.e. (sent - 1) / span), sent, wait_p50, wait_p99, wait_max (ms from the scheduled
+//! time to the first attempt's send; negative when early); the latency keys and p50_first_last_tenth then count from the
+//! scheduled time, and the tenths are by scheduled time.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write as _};
@@ -32,6 +48,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// Open loop: how much earlier than its scheduled time a call's timer is set. tokio's timer wheel
+/// has 1 ms ticks and rounds a deadline up (the driver's epoll timeout too), so a timer set at the
+/// scheduled time fires about 1-1.5 ms late, all of it added to every latency; set 1 ms early the
+/// median send is within ~0.5 ms of the schedule (wait_p50 in the output). A call sent early
+/// counts its latency from its send, so the lead never shortens a latency.
+const TIMER_LEAD: Duration = Duration::from_micros(1000);
 const ATTEMPTS: usize = 3;
 
 struct Args {
@@ -41,13 +63,15 @@ struct Args {
     rcpt_domains: usize,
     senders: String,
     threads: usize,
+    first: usize,
+    rate: Option<f64>,
     dump: Option<usize>,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!(
         "loadgen: {msg}\nusage: loadgen --port P --messages N --concurrency C --rcpt-domains R \
-         --senders FILE [--threads T]"
+         --senders FILE [--threads T] [--first F] [--rate R]"
     );
     std::process::exit(2)
 }
@@ -60,6 +84,8 @@ fn parse_args() -> Args {
         rcpt_domains: 0,
         senders: String::new(),
         threads: 1,
+        first: 0,
+        rate: None,
         dump: None,
     };
     let mut it = std::env::args().skip(1);
@@ -83,7 +109,12 @@ fn parse_args() -> Args {
             "--rcpt-domains" => a.rcpt_domains = num(&value),
             "--senders" => a.senders = value,
             "--threads" => a.threads = num(&value),
-            // prints the payloads of messages 0..K, one a line, and exits (to diff with Python)
+            "--first" => a.first = num(&value),
+            "--rate" => match value.parse::<f64>() {
+                Ok(r) if r.is_finite() && r > 0.0 => a.rate = Some(r),
+                _ => usage(&format!("--rate: not a positive number: {value}")),
+            },
+            // prints the payloads of messages F..F+K, one a line, and exits (to diff with Python)
             "--dump-payloads" => a.dump = Some(num(&value)),
             _ => usage(&format!("unknown option {name}")),
         }
@@ -426,10 +457,15 @@ fn error_name(e: &io::Error) -> &'static str {
 
 #[derive(Default)]
 struct Results {
-    lat: Vec<(f64, f64)>, // (start, latency s)
+    lat: Vec<(f64, f64)>, // (start, latency s); open loop: (scheduled, latency from it)
     errors: BTreeMap<String, u64>,
     first_start: Option<f64>,
     last_end: Option<f64>,
+    /// open loop: scheduled time -> first attempt's send (s), one per call
+    waits: Vec<f64>,
+    /// calls sent (first attempts) and the last first attempt
+    sent: usize,
+    last_send: Option<f64>,
 }
 
 impl Results {
@@ -439,20 +475,27 @@ impl Results {
 
     fn merge(&mut self, o: Results) {
         self.lat.extend(o.lat);
+        self.waits.extend(o.waits);
         for (k, v) in o.errors {
             *self.errors.entry(k).or_insert(0) += v;
         }
         self.first_start = opt_min(self.first_start, o.first_start);
-        self.last_end = match (self.last_end, o.last_end) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.last_end = opt_max(self.last_end, o.last_end);
+        self.last_send = opt_max(self.last_send, o.last_send);
+        self.sent += o.sent;
     }
 }
 
 fn opt_min(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn opt_max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
 }
@@ -475,33 +518,62 @@ async fn connect(port: u16) -> io::Result<Conn> {
     })
 }
 
-/// One connection: its messages one after the other.
-async fn conn_loop(job: Arc<Job>, items: Vec<usize>, mut conn: Option<Conn>) -> Results {
-    let host = format!("127.0.0.1:{}", job.port);
-    let mut signers: Vec<Signer> = job.secrets.iter().map(|s| Signer::new(s, &host)).collect();
-    let mut res = Results {
-        lat: Vec::with_capacity(items.len()),
-        ..Results::default()
-    };
-    let (mut payload, mut req, mut body) = (String::new(), Vec::new(), Vec::new());
-    for i in items {
+/// One connection with its signers, buffers and results: sends one call at a time.
+struct Worker {
+    conn: Option<Conn>,
+    signers: Vec<Signer>,
+    payload: String,
+    req: Vec<u8>,
+    body: Vec<u8>,
+    res: Results,
+}
+
+impl Worker {
+    fn new(job: &Job, conn: Option<Conn>, calls: usize) -> Self {
+        let host = format!("127.0.0.1:{}", job.port);
+        Worker {
+            conn,
+            signers: job.secrets.iter().map(|s| Signer::new(s, &host)).collect(),
+            payload: String::new(),
+            req: Vec::new(),
+            body: Vec::new(),
+            res: Results {
+                lat: Vec::with_capacity(calls),
+                ..Results::default()
+            },
+        }
+    }
+
+    /// Message `i` (3 attempts), its outcome into `res`. Latency from `sched` when given (open
+    /// loop; from the first attempt's send instead when that was earlier, see TIMER_LEAD), else
+    /// from the start of the attempt that got the response.
+    async fn send(&mut self, job: &Job, i: usize, sched: Option<f64>) {
         let s = &job.senders[i % job.senders.len()];
-        message_params(&mut payload, i, s, job.rcpt_domains);
+        message_params(&mut self.payload, i, s, job.rcpt_domains);
         let mut done = None;
+        let mut sent_at = None;
         for attempt in 0..ATTEMPTS {
             let outcome = async {
-                if conn.is_none() {
-                    conn = Some(connect(job.port).await?);
+                if self.conn.is_none() {
+                    self.conn = Some(connect(job.port).await?);
                 }
-                signers[job.secret_of[i % job.senders.len()]].request(
+                self.signers[job.secret_of[i % job.senders.len()]].request(
                     "SendEmail",
-                    payload.as_bytes(),
-                    &mut req,
+                    self.payload.as_bytes(),
+                    &mut self.req,
                 );
                 let t0 = monotonic();
-                res.first_start.get_or_insert(t0);
-                let c = conn.as_mut().expect("connected above");
-                match tokio::time::timeout(TIMEOUT, c.call(&req, &mut body)).await {
+                self.res.first_start.get_or_insert(t0);
+                if attempt == 0 {
+                    sent_at = Some(t0);
+                    self.res.sent += 1;
+                    self.res.last_send = Some(t0);
+                    if let Some(sched) = sched {
+                        self.res.waits.push(t0 - sched);
+                    }
+                }
+                let c = self.conn.as_mut().expect("connected above");
+                match tokio::time::timeout(TIMEOUT, c.call(&self.req, &mut self.body)).await {
                     Ok(Ok(())) => Ok((t0, monotonic())),
                     Ok(Err(e)) => Err(e),
                     Err(_) => Err(io::Error::new(
@@ -517,31 +589,99 @@ async fn conn_loop(job: Arc<Job>, items: Vec<usize>, mut conn: Option<Conn>) -> 
                     break;
                 }
                 Err(e) => {
-                    conn = None;
+                    self.conn = None;
                     if attempt == ATTEMPTS - 1 {
-                        res.error(error_name(&e));
+                        self.res.error(error_name(&e));
                     }
                 }
             }
         }
-        let Some((t0, t1)) = done else { continue };
-        res.last_end = Some(t1);
-        match serde_json::from_slice::<serde_json::Value>(&body) {
+        let Some((t0, t1)) = done else { return };
+        let t0 = match (sched, sent_at) {
+            (Some(sched), Some(sent)) => sched.min(sent),
+            (Some(sched), None) => sched,
+            (None, _) => t0,
+        };
+        self.res.last_end = Some(t1);
+        match serde_json::from_slice::<serde_json::Value>(&self.body) {
             Ok(v) => match v.get("Response").and_then(|r| r.get("Error")) {
-                Some(err) => res.error(err.get("Code").and_then(|c| c.as_str()).unwrap_or("?")),
-                None => res.lat.push((t0, t1 - t0)),
+                Some(err) => self
+                    .res
+                    .error(err.get("Code").and_then(|c| c.as_str()).unwrap_or("?")),
+                None => self.res.lat.push((t0, t1 - t0)),
             },
-            Err(_) => res.error("BadResponse"),
+            Err(_) => self.res.error("BadResponse"),
         }
     }
-    res
+}
+
+/// Closed loop, one connection: its messages one after the other.
+async fn conn_loop(job: Arc<Job>, items: Vec<usize>, conn: Option<Conn>) -> Results {
+    let mut w = Worker::new(&job, conn, items.len());
+    for i in items {
+        w.send(&job, i, None).await;
+    }
+    w.res
+}
+
+/// Open loop, one thread: message `first + j` (j in `items`) at t0 + j / rate on the first free
+/// connection of the pool. A free worker is a message in `pool`; each call is a task that puts its
+/// worker back when the response (or the last attempt's failure) is in.
+async fn open_loop(
+    job: Arc<Job>,
+    items: Vec<(usize, usize)>,
+    conns: Vec<Option<Conn>>,
+    t0: f64,
+    rate: f64,
+) -> Results {
+    let workers = conns.len();
+    let per_worker = items.len() / workers.max(1) + 1;
+    let (pool_tx, mut pool) = tokio::sync::mpsc::unbounded_channel::<Worker>();
+    for c in conns {
+        let _ = pool_tx.send(Worker::new(&job, c, per_worker));
+    }
+    // CLOCK_MONOTONIC (the scheduled times, as Python reads them) -> tokio's Instant
+    let (base_instant, base_mono) = (tokio::time::Instant::now(), monotonic());
+    for (j, i) in items {
+        let sched = t0 + j as f64 / rate;
+        let at = (base_instant + Duration::from_secs_f64((sched - base_mono).max(0.0)))
+            .checked_sub(TIMER_LEAD)
+            .unwrap_or(base_instant);
+        if tokio::time::Instant::now() < at {
+            tokio::time::sleep_until(at).await;
+        }
+        let mut w = pool.recv().await.expect("the pool outlives its workers");
+        let (job, back) = (job.clone(), pool_tx.clone());
+        tokio::spawn(async move {
+            w.send(&job, i, Some(sched)).await;
+            let _ = back.send(w);
+        });
+    }
+    let mut all = Results::default();
+    for _ in 0..workers {
+        all.merge(pool.recv().await.expect("every worker comes back").res);
+    }
+    all
+}
+
+/// What one thread runs: per connection its messages (closed loop), or the thread's (j, i)
+/// schedule slots over a pool of its connections (open loop, `rate` calls/s in all).
+enum Plan {
+    Closed(Vec<Vec<usize>>),
+    Open {
+        items: Vec<(usize, usize)>,
+        rate: f64,
+    },
 }
 
 /// One thread: a single-threaded runtime running its connections; waits at `start` first.
+/// `t0` (CLOCK_MONOTONIC, set by main before the barrier) is the open loop's time zero.
 fn thread_main(
     job: Arc<Job>,
-    conns: Vec<(Vec<usize>, Option<std::net::TcpStream>)>,
+    conns: Vec<Option<std::net::TcpStream>>,
+    plan: Plan,
     start: Arc<Barrier>,
+    t0: Arc<std::sync::Mutex<f64>>,
 ) -> Results {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -549,27 +689,37 @@ fn thread_main(
         .build()
         .expect("tokio runtime");
     rt.block_on(async move {
-        let mut ready = Vec::with_capacity(conns.len());
-        for (items, std_stream) in conns {
-            let conn = std_stream
-                .and_then(|s| s.set_nonblocking(true).ok().map(|()| s))
-                .and_then(|s| TcpStream::from_std(s).ok())
-                .map(|stream| Conn {
-                    stream,
-                    buf: Vec::with_capacity(8192),
-                });
-            ready.push((items, conn));
-        }
-        start.wait();
-        let handles: Vec<_> = ready
+        let ready: Vec<Option<Conn>> = conns
             .into_iter()
-            .map(|(items, conn)| tokio::spawn(conn_loop(job.clone(), items, conn)))
+            .map(|std_stream| {
+                std_stream
+                    .and_then(|s| s.set_nonblocking(true).ok().map(|()| s))
+                    .and_then(|s| TcpStream::from_std(s).ok())
+                    .map(|stream| Conn {
+                        stream,
+                        buf: Vec::with_capacity(8192),
+                    })
+            })
             .collect();
-        let mut all = Results::default();
-        for h in handles {
-            all.merge(h.await.expect("connection task"));
+        start.wait();
+        match plan {
+            Plan::Closed(items) => {
+                let handles: Vec<_> = items
+                    .into_iter()
+                    .zip(ready)
+                    .map(|(items, conn)| tokio::spawn(conn_loop(job.clone(), items, conn)))
+                    .collect();
+                let mut all = Results::default();
+                for h in handles {
+                    all.merge(h.await.expect("connection task"));
+                }
+                all
+            }
+            Plan::Open { items, rate } => {
+                let t0 = *t0.lock().expect("t0");
+                open_loop(job, items, ready, t0, rate).await
+            }
         }
-        all
     })
 }
 
@@ -592,7 +742,7 @@ fn main() {
     if let Some(k) = args.dump {
         let mut p = String::new();
         let mut out = io::stdout().lock();
-        for i in 0..k {
+        for i in args.first..args.first + k {
             message_params(&mut p, i, &senders[i % senders.len()], args.rcpt_domains);
             let _ = writeln!(out, "{p}");
         }
@@ -621,22 +771,44 @@ fn main() {
 
     // all connections first (a failed one is retried lazily and counts as an attempt)
     let (c, t) = (args.concurrency, args.threads);
-    let mut per_thread: Vec<Vec<(Vec<usize>, Option<std::net::TcpStream>)>> =
-        (0..t).map(|_| Vec::new()).collect();
+    let first_msg = args.first;
+    let mut conns: Vec<Vec<Option<std::net::TcpStream>>> = (0..t).map(|_| Vec::new()).collect();
+    let mut plans: Vec<Plan> = (0..t)
+        .map(|k| match args.rate {
+            // thread k: schedule slots j = k, k+T, ... (message first + j)
+            Some(rate) => Plan::Open {
+                items: (k..args.messages)
+                    .step_by(t)
+                    .map(|j| (j, first_msg + j))
+                    .collect(),
+                rate,
+            },
+            None => Plan::Closed(Vec::new()),
+        })
+        .collect();
     for k in 0..c {
-        let items: Vec<usize> = (k..args.messages).step_by(c).collect();
         let stream = std::net::TcpStream::connect(("127.0.0.1", args.port)).ok();
         if let Some(s) = &stream {
             let _ = s.set_nodelay(true);
         }
-        per_thread[k % t].push((items, stream));
+        conns[k % t].push(stream);
+        if let Plan::Closed(items) = &mut plans[k % t] {
+            items.push(
+                (k..args.messages)
+                    .step_by(c)
+                    .map(|j| first_msg + j)
+                    .collect(),
+            );
+        }
     }
     let start = Arc::new(Barrier::new(t + 1));
-    let threads: Vec<_> = per_thread
+    let t0 = Arc::new(std::sync::Mutex::new(0.0f64));
+    let threads: Vec<_> = conns
         .into_iter()
-        .map(|conns| {
-            let (job, start) = (job.clone(), start.clone());
-            std::thread::spawn(move || thread_main(job, conns, start))
+        .zip(plans)
+        .map(|(conns, plan)| {
+            let (job, start, t0) = (job.clone(), start.clone(), t0.clone());
+            std::thread::spawn(move || thread_main(job, conns, plan, start, t0))
         })
         .collect();
 
@@ -645,6 +817,7 @@ fn main() {
     let _ = io::stdin().lock().read_line(&mut line);
     let cpu0 = cpu_seconds();
     let t_start = monotonic();
+    *t0.lock().expect("t0") = t_start;
     start.wait();
 
     let mut all = Results::default();
@@ -677,7 +850,7 @@ fn main() {
         lat[idx as usize] * 1000.0
     };
     let errors = serde_json::to_string(&all.errors).expect("errors map");
-    let out = format!(
+    let mut out = format!(
         "{{\"ok\": {}, \"errors\": {errors}, \"first\": {}, \"last\": {}, \"wall\": {}, \
          \"acked_per_s\": {}, \"p50\": {}, \"p99\": {}, \"max\": {}, \"client_cpu\": {}, \
          \"p50_first_last_tenth\": [{}, {}], \"procs\": {t}, \"missing_workers\": 0}}",
@@ -693,6 +866,35 @@ fn main() {
         num(first_tenth),
         num(last_tenth),
     );
+    if let Some(rate) = args.rate {
+        let mut waits = all.waits;
+        waits.sort_by(f64::total_cmp);
+        let wp = |p: f64| -> f64 {
+            if waits.is_empty() {
+                return f64::NAN;
+            }
+            let idx = ((p / 100.0 * waits.len() as f64).ceil() as i64 - 1)
+                .clamp(0, waits.len() as i64 - 1);
+            waits[idx as usize] * 1000.0
+        };
+        let span = all.last_send.unwrap_or(first) - first;
+        let offered = if all.sent > 1 && span > 0.0 {
+            (all.sent - 1) as f64 / span
+        } else {
+            f64::NAN
+        };
+        out.pop(); // the closing brace
+        out.push_str(&format!(
+            ", \"rate\": {}, \"offered_per_s\": {}, \"sent\": {}, \"wait_p50\": {}, \
+             \"wait_p99\": {}, \"wait_max\": {}}}",
+            num(rate),
+            num(offered),
+            all.sent,
+            num(wp(50.0)),
+            num(wp(99.0)),
+            num(waits.last().map_or(f64::NAN, |m| m * 1000.0)),
+        ));
+    }
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "{out}");
     let _ = stdout.flush();

@@ -1196,7 +1196,17 @@ pub async fn submit_raw(
     raw: RawSubmission,
     now: i64,
 ) -> Result<Accepted, SubmitError> {
-    let (sender, _, domain) = check_sender(store, raw.account_id, &raw.mail_from).await?;
+    let sender = parse_sender(&raw.mail_from)?;
+    let address = sender.address.to_string();
+    let context = store
+        .send_context(
+            raw.account_id,
+            &address,
+            sender.address.domain().as_str(),
+            None,
+        )
+        .await?;
+    let (_, domain) = sender_rows(address, context.sender, context.domain)?;
     if raw.recipients.len() > MAX_TO {
         return Err(SubmitError::TooManyRecipients);
     }
@@ -1261,10 +1271,7 @@ pub async fn submit_raw(
         settings,
         Prepared {
             account_id: raw.account_id,
-            account_cap: store
-                .account(raw.account_id)
-                .await?
-                .and_then(|a| a.daily_quota),
+            account_cap: context.account.and_then(|a| a.daily_quota),
             sender_address: sender.address.to_string(),
             domain,
             recipients,
