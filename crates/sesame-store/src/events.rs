@@ -181,32 +181,20 @@ pub(crate) use insert_event;
 macro_rules! bump_stats {
     ($tx:expr, $account:expr, $day:expr, $from_domain:expr, $rcpt_domain:expr, $delta:expr) => {{
         let delta: &$crate::events::StatDelta = $delta;
-        sqlx::query(
-            "INSERT INTO daily_stats (account_id, day, from_domain, rcpt_domain, requests, accepted, \
-             delivered, opened, clicked, bounced, unsubscribed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (account_id, day, from_domain, rcpt_domain) DO UPDATE SET \
-             requests = daily_stats.requests + excluded.requests, \
-             accepted = daily_stats.accepted + excluded.accepted, \
-             delivered = daily_stats.delivered + excluded.delivered, \
-             opened = daily_stats.opened + excluded.opened, \
-             clicked = daily_stats.clicked + excluded.clicked, \
-             bounced = daily_stats.bounced + excluded.bounced, \
-             unsubscribed = daily_stats.unsubscribed + excluded.unsubscribed",
-        )
-        .bind($account)
-        .bind($day)
-        .bind($from_domain)
-        .bind($rcpt_domain)
-        .bind(delta.requests)
-        .bind(delta.accepted)
-        .bind(delta.delivered)
-        .bind(delta.opened)
-        .bind(delta.clicked)
-        .bind(delta.bounced)
-        .bind(delta.unsubscribed)
-        .execute(&mut *$tx)
-        .await?;
+        sqlx::query(sqlx::AssertSqlSafe($crate::events::stats_upsert(1)))
+            .bind($account)
+            .bind($day)
+            .bind($from_domain)
+            .bind($rcpt_domain)
+            .bind(delta.requests)
+            .bind(delta.accepted)
+            .bind(delta.delivered)
+            .bind(delta.opened)
+            .bind(delta.clicked)
+            .bind(delta.bounced)
+            .bind(delta.unsubscribed)
+            .execute(&mut *$tx)
+            .await?;
     }};
 }
 pub(crate) use bump_stats;
