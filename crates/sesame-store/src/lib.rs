@@ -50,7 +50,9 @@ pub(crate) use on_pool;
 /// The body must not take the gate again.
 macro_rules! on_pool_write {
     ($store:expr, $pool:ident => $body:expr) => {{
-        let _gate = $store.write_gate().await;
+        let _gate = $store
+            .write_gate(concat!(module_path!(), ":", line!()))
+            .await;
         $crate::on_pool!($store, $pool => $body)
     }};
 }
@@ -63,7 +65,9 @@ pub(crate) use on_pool_write;
 /// until the transaction ends.
 macro_rules! begin_write {
     ($store:expr, $pool:ident) => {{
-        let gate = $store.write_gate().await;
+        let gate = $store
+            .write_gate(concat!(module_path!(), ":", line!()))
+            .await;
         let tx = $crate::WritePool::begin_write($pool).await?;
         (gate, tx)
     }};
@@ -128,6 +132,30 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub(crate) enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// A turn at the SQLite write gate. Every writer behind it waits as long as it is held, so
+/// a long one is logged (debug, `sesame_store`) with the line that took it.
+pub(crate) struct Turn<'a> {
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+    since: std::time::Instant,
+    site: &'static str,
+}
+
+/// A turn held longer than this is logged.
+const LONG_TURN: Duration = Duration::from_millis(20);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let held = self.since.elapsed();
+        if held > LONG_TURN {
+            tracing::debug!(
+                held_ms = held.as_millis() as u64,
+                site = self.site,
+                "long turn at the SQLite write gate"
+            );
+        }
+    }
 }
 
 /// The storage of one deployment. Cheap to clone (pools are shared).
@@ -208,10 +236,15 @@ impl Store {
         }
     }
 
-    /// The write gate's turn on SQLite (`None` on PostgreSQL, whose writers run side by side).
-    pub(crate) async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    /// The write gate's turn on SQLite (`None` on PostgreSQL, whose writers run side by side)
+    /// for the writer at `site` (its source line).
+    pub(crate) async fn write_gate(&self, site: &'static str) -> Option<Turn<'_>> {
         match &self.backend {
-            Backend::Sqlite(_) => Some(self.gate.lock().await),
+            Backend::Sqlite(_) => Some(Turn {
+                _guard: self.gate.lock().await,
+                since: std::time::Instant::now(),
+                site,
+            }),
             Backend::Postgres(_) => None,
         }
     }
@@ -221,9 +254,16 @@ impl Store {
     /// second so that committing transactions never pay for it.
     pub async fn checkpoint(&self) -> Result<()> {
         if let Backend::Sqlite(pool) = &self.backend {
+            let started = std::time::Instant::now();
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(pool)
                 .await?;
+            if started.elapsed() > LONG_TURN {
+                tracing::debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "long WAL checkpoint"
+                );
+            }
         }
         Ok(())
     }

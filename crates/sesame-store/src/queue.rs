@@ -226,7 +226,7 @@ impl Store {
             }
             // SQLite runs one writer at a time, so the sub-select and update cannot interleave.
             Backend::Sqlite(pool) => {
-                let _gate = self.write_gate().await;
+                let _gate = self.write_gate("queue::lease_due").await;
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
                      SELECT id FROM deliveries WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
