@@ -157,7 +157,14 @@ impl Worker {
             self.settings.concurrency.max(1),
         ));
         let mut tasks = tokio::task::JoinSet::new();
-        for ((domain, scope), deliveries) in groups {
+        let parts = groups
+            .into_iter()
+            .flat_map(|((domain, scope), deliveries)| {
+                connections_for(deliveries)
+                    .into_iter()
+                    .map(move |part| (domain.clone(), scope, part))
+            });
+        for (domain, scope, deliveries) in parts {
             let source = sending_ips.source(scope);
             let messages: Vec<OutboundMessage> = deliveries
                 .iter()
@@ -452,6 +459,28 @@ impl Worker {
     }
 }
 
+/// Connections one pass opens to a destination at most (Postfix's default limit is 20).
+const CONNECTIONS_PER_DESTINATION: usize = 8;
+/// The fewest messages that earn a connection of their own: a small group shares one.
+const MESSAGES_PER_CONNECTION: usize = 10;
+
+/// Splits one destination's deliveries of a pass over its connections: a large group goes
+/// out in parallel, as evenly as it divides, instead of queueing behind one connection.
+fn connections_for<T>(mut deliveries: Vec<T>) -> Vec<Vec<T>> {
+    let n = deliveries
+        .len()
+        .div_ceil(MESSAGES_PER_CONNECTION)
+        .clamp(1, CONNECTIONS_PER_DESTINATION);
+    let size = deliveries.len().div_ceil(n).max(1);
+    let mut parts = Vec::with_capacity(n);
+    while deliveries.len() > size {
+        let rest = deliveries.split_off(size);
+        parts.push(std::mem::replace(&mut deliveries, rest));
+    }
+    parts.push(deliveries);
+    parts
+}
+
 /// The metric and the log line of one recorded attempt.
 fn log_attempt(delivery: &LeasedDelivery, attempt: &Attempt, kept: bool) {
     let m = sesame_core::metrics::get();
@@ -479,5 +508,29 @@ fn log_attempt(delivery: &LeasedDelivery, attempt: &Attempt, kept: bool) {
             delivery = delivery.id,
             "lease lost before the outcome was recorded"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connections_for;
+
+    #[test]
+    fn large_groups_spread_over_connections() {
+        let sizes = |n: usize| -> Vec<usize> {
+            connections_for((0..n).collect::<Vec<_>>())
+                .iter()
+                .map(Vec::len)
+                .collect()
+        };
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(10), [10]);
+        assert_eq!(sizes(11), [6, 5]);
+        assert_eq!(sizes(35), [9, 9, 9, 8]);
+        assert_eq!(sizes(200), [25; 8]);
+        assert_eq!(sizes(201), [26, 26, 26, 26, 26, 26, 26, 19]);
+        // Nothing lost or repeated, order kept.
+        let parts = connections_for((0..57).collect::<Vec<_>>());
+        assert_eq!(parts.concat(), (0..57).collect::<Vec<_>>());
     }
 }
