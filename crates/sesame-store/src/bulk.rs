@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::FromRow;
 
-use crate::events::{StatDelta, bump_stats, domain_of};
+use crate::events::{StatDelta, StatKey, bump_stats_many, domain_of};
 use crate::{Result, Store, on_pool, on_pool_write};
 
 /// Where a mail's recipients stand (`Store::recipient_standing`).
@@ -911,16 +911,16 @@ impl Store {
                 query.execute(&mut *tx).await?;
             }
             if n_queued > 0 {
-                let mut by_domain: std::collections::BTreeMap<&str, StatDelta> = Default::default();
+                let from_domain = domain_of(chunk.from_address);
+                let mut stats: std::collections::BTreeMap<StatKey<'_>, StatDelta> = Default::default();
                 for m in messages {
-                    let delta = by_domain.entry(m.recipient_domain).or_default();
+                    let delta = stats
+                        .entry((chunk.account_id, chunk.day, from_domain, m.recipient_domain))
+                        .or_default();
                     delta.requests += 1;
                     delta.accepted += 1;
                 }
-                let from_domain = domain_of(chunk.from_address);
-                for (rcpt_domain, delta) in &by_domain {
-                    bump_stats!(tx, chunk.account_id, chunk.day, from_domain, *rcpt_domain, delta);
-                }
+                bump_stats_many!(tx, &stats);
                 for (scope, scope_id) in [("account", chunk.account_id), ("domain", chunk.domain_id)] {
                     sqlx::query(
                         "INSERT INTO send_counters (scope, scope_id, day, accepted) VALUES ($1, $2, $3, $4) \

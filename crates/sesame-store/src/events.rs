@@ -181,20 +181,9 @@ pub(crate) use insert_event;
 macro_rules! bump_stats {
     ($tx:expr, $account:expr, $day:expr, $from_domain:expr, $rcpt_domain:expr, $delta:expr) => {{
         let delta: &$crate::events::StatDelta = $delta;
-        sqlx::query(sqlx::AssertSqlSafe($crate::events::stats_upsert(1)))
-            .bind($account)
-            .bind($day)
-            .bind($from_domain)
-            .bind($rcpt_domain)
-            .bind(delta.requests)
-            .bind(delta.accepted)
-            .bind(delta.delivered)
-            .bind(delta.opened)
-            .bind(delta.clicked)
-            .bind(delta.bounced)
-            .bind(delta.unsubscribed)
-            .execute(&mut *$tx)
-            .await?;
+        let key: $crate::events::StatKey<'_> = ($account, $day, $from_domain, $rcpt_domain);
+        let one = std::collections::BTreeMap::from([(key, *delta)]);
+        $crate::events::bump_stats_many!($tx, &one);
     }};
 }
 pub(crate) use bump_stats;
