@@ -1,11 +1,12 @@
 //! The durable queue: a message (signed bytes, stored once) and one delivery row per recipient.
-//! `enqueue` writes both in one transaction, so an acknowledged message is on disk with every
-//! recipient. Workers claim due rows by setting a lease (owner + expiry) in one statement
-//! (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several processes can share the work), deliver
-//! with no transaction open, and record each outcome in another short statement that only
-//! the lease owner can make. A lease that expires (crashed worker) makes the row due again.
-//! `enqueue` and `record_attempt` also queue the events they cause and bump the statistics
-//! counters in their own transactions (see `events`).
+//! `Store::enqueue` (in `intake`, which group-commits concurrent messages) writes both in one
+//! transaction, so an acknowledged message is on disk with every recipient. Workers claim due
+//! rows by setting a lease (owner + expiry) in one statement (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so several processes can share the work), deliver with no transaction open,
+//! and record the outcomes of a connection in one short transaction that only the lease owner
+//! can make. A lease that expires (crashed worker) makes the row due again. `enqueue` and
+//! `record_attempts` also queue the events they cause and bump the statistics counters in
+//! their own transactions (see `events`).
 
 use std::collections::{BTreeMap, HashMap};
 
