@@ -386,19 +386,10 @@ impl Store {
                 return Ok(Appended::OverLimit { existing });
             }
             for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let mut sql = String::from(
-                    "INSERT INTO receiver_details (receiver_id, email, template_data, status, reason, created_at) VALUES ",
+                let sql = format!(
+                    "INSERT INTO receiver_details (receiver_id, email, template_data, status, reason, created_at) VALUES {}",
+                    value_rows(chunk.len(), 6, 1, "")
                 );
-                for i in 0..chunk.len() {
-                    let b = i * 6;
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
-                    ));
-                }
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for row in chunk {
                     query = query
@@ -763,6 +754,15 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// The rows of a multi-row `VALUES` list: `n` rows of `width` parameters each, numbered on
+/// from `$first`, every row ended by `tail` (constant columns or parameters all rows share).
+pub(crate) fn value_rows(n: usize, width: usize, first: usize, tail: &str) -> String {
+    (0..n)
+        .map(|i| format!("({}{tail})", placeholders(first + i * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Store {
     /// Commits a chunk of a task's messages and the task's progress in ONE transaction, so
     /// that a crash either keeps both or neither: a resumed task starts exactly after the
@@ -855,10 +855,7 @@ impl Store {
                 std::collections::HashMap::with_capacity(messages.len());
             for part in messages.chunks(MESSAGES_PER_INSERT) {
                 // An empty body and the snapshot to render from.
-                let values = (0..part.len())
-                    .map(|i| format!("({}, $1, $2)", placeholders(i * 11 + 3, 11)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let values = value_rows(part.len(), 11, 3, ", $1, $2");
                 let sql = format!(
                     "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
                      subject, template_id, trigger_type, render_data, created_at, stat_day, body, render_id) \
@@ -885,10 +882,7 @@ impl Store {
             }
             for part in messages.chunks(MESSAGES_PER_INSERT) {
                 // Queued (0), no message, the task's priority, due now.
-                let values = (0..part.len())
-                    .map(|i| format!("({}, 0, 0, '', $1, $2, $2, $2, NULL)", placeholders(i * 5 + 3, 5)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let values = value_rows(part.len(), 5, 3, ", 0, 0, '', $1, $2, $2, $2, NULL");
                 let sql = format!(
                     "INSERT INTO deliveries (message_row, account_id, domain_id, recipient, recipient_domain, \
                      send_status, deliver_status, deliver_message, priority, due_at, created_at, updated_at, body) \

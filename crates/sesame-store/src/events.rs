@@ -83,20 +83,15 @@ pub struct OutboxEvent {
 
 const OUTBOX_COLUMNS: &str = "id, account_id, url, body, n_attempts, created_at";
 
-/// The callback for mail of `$sender` in `$account`: the sender-level one, else the
-/// account-level one ('' sorts first, so DESC puts the sender's ahead).
+/// The callback for mail of `$sender` in `$account` (see `Callbacks::url`), read in the open
+/// transaction `$tx`.
 macro_rules! callback_url {
-    ($tx:expr, $account:expr, $sender:expr) => {
-        sqlx::query_as::<_, (String,)>(
-            "SELECT url FROM callback_addresses WHERE account_id = $1 \
-             AND (sender = '' OR sender = $2) ORDER BY sender DESC LIMIT 1",
-        )
-        .bind($account)
-        .bind($sender)
-        .fetch_optional(&mut *$tx)
-        .await?
-        .map(|(url,)| url)
-    };
+    ($tx:expr, $account:expr, $sender:expr) => {{
+        let account: i64 = $account;
+        $crate::events::callback_urls!($tx, std::iter::once(account))
+            .url(account, $sender)
+            .map(str::to_owned)
+    }};
 }
 pub(crate) use callback_url;
 
@@ -105,7 +100,7 @@ pub(crate) struct Callbacks(pub(crate) Vec<(i64, String, String)>);
 
 impl Callbacks {
     /// The URL events of `account` about mail from `sender` go to: the sender's own callback
-    /// first, else the account's (the rule of `callback_url!`).
+    /// first, else the account's.
     pub(crate) fn url(&self, account: i64, sender: &str) -> Option<&str> {
         let mut found = None;
         for (a, s, url) in &self.0 {
@@ -196,10 +191,7 @@ pub(crate) const STATS_PER_UPSERT_ROWS: usize = 50;
 
 /// The upsert of `n` statistics rows at once: each row's figures are added to the stored ones.
 pub(crate) fn stats_upsert(n: usize) -> String {
-    let values = (0..n)
-        .map(|i| format!("({})", crate::bulk::placeholders(i * 11 + 1, 11)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = crate::bulk::value_rows(n, 11, 1, "");
     format!(
         "INSERT INTO daily_stats (account_id, day, from_domain, rcpt_domain, requests, accepted, \
          delivered, opened, clicked, bounced, unsubscribed) VALUES {values} \

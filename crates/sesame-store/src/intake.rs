@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use sesame_core::event::{Event, EventKind};
 use tokio::sync::oneshot;
 
-use crate::bulk::placeholders;
+use crate::bulk::value_rows;
 use crate::events::{StatDelta, StatKey, bump_stats_many, domain_of, queue_event};
 use crate::queue::{NewDelivery, NewMessage, deliver_status};
 use crate::{Result, Store, StoreError, on_pool};
@@ -31,7 +31,7 @@ use crate::{Result, Store, StoreError, on_pool};
 const MAX_MESSAGES: usize = 64;
 /// Deliveries committed together at most (a batch stops growing once past it).
 const MAX_DELIVERIES: usize = 1_000;
-/// Rows per multi-row INSERT: messages bind 11 parameters, deliveries 12 (statements stay
+/// Rows per multi-row INSERT: messages bind 11 parameters, deliveries 13 (statements stay
 /// small, see `bulk::ROWS_PER_INSERT`).
 const MESSAGES_PER_INSERT: usize = 50;
 const DELIVERIES_PER_INSERT: usize = 50;
@@ -287,10 +287,7 @@ impl Store {
                 .collect();
             let mut rows: HashMap<String, i64> = HashMap::with_capacity(kept.len());
             for part in kept.chunks(MESSAGES_PER_INSERT) {
-                let values = (0..part.len())
-                    .map(|i| format!("({})", placeholders(i * 11 + 1, 11)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let values = value_rows(part.len(), 11, 1, "");
                 let sql = format!(
                     "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
                      subject, template_id, trigger_type, body, created_at, stat_day) \
@@ -327,18 +324,8 @@ impl Store {
                 .flat_map(|p| p.deliveries.iter().map(move |d| (*p, d)))
                 .collect();
             for part in deliveries.chunks(DELIVERIES_PER_INSERT) {
-                let values = (0..part.len())
-                    .map(|i| {
-                        let b = i * 12;
-                        format!(
-                            "({}, ${}, ${})",
-                            placeholders(b + 1, 11),
-                            b + 11,
-                            b + 12
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                // updated_at is bound as created_at.
+                let values = value_rows(part.len(), 13, 1, "");
                 let sql = format!(
                     "INSERT INTO deliveries (message_row, account_id, domain_id, recipient, recipient_domain, \
                      send_status, deliver_status, deliver_message, priority, due_at, created_at, updated_at, body) \
@@ -358,6 +345,7 @@ impl Store {
                         .bind(&d.deliver_message)
                         .bind(p.message.trigger_type)
                         .bind(accepted.then_some(p.now))
+                        .bind(p.now)
                         .bind(p.now)
                         .bind(if accepted { d.body.as_deref() } else { None });
                 }

@@ -385,10 +385,7 @@ impl Store {
             let mut updated: std::collections::HashSet<i64> = std::collections::HashSet::new();
             let rows: Vec<_> = attempts.iter().zip(&columns).collect();
             for part in rows.chunks(ATTEMPTS_PER_UPDATE) {
-                let values = (0..part.len())
-                    .map(|i| format!("({})", placeholders(i * 5 + 3, 5)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let values = crate::bulk::value_rows(part.len(), 5, 3, "");
                 let mut query = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
                     "UPDATE deliveries SET deliver_status = v.column2, deliver_message = v.column3, \
                      due_at = v.column4, delivered_at = v.column5, n_attempts = n_attempts + 1, \
