@@ -5,6 +5,7 @@
 //! client of webhooks); never holds a database transaction across network I/O.
 
 pub mod bulk;
+pub mod cpu;
 pub mod credentials;
 pub mod delivery;
 pub mod identity;

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::classify::Outcome;
 use crate::delivery::{DeliveryConfig, MxResolver, OutboundMessage, Rotations, deliver_batch_from};
 use crate::sending_ips::SendingIps;
-use crate::submit::{self, RenderJob, SubmitError, SubmitSettings};
+use crate::submit::{self, NotSigned, RenderJob, SubmitError, SubmitSettings};
 
 /// How long a hard-bounced address stays on the black list.
 pub const BLACK_LIST_DAYS: i64 = 14;
@@ -109,7 +109,7 @@ impl Worker {
         // A personalised delivery (its own tracking links) has its own copy.
         let mut own_bodies: HashMap<i64, Arc<[u8]>> = HashMap::new();
         // Batch tasks' copies still to render: rendered, signed and stored before sending.
-        let unsendable = self.render(&leased, &mut bodies).await?;
+        let mut unsendable = self.render(&leased, &mut bodies).await?;
         // Every body the pass sends, read in a few statements.
         let own: Vec<i64> = leased
             .iter()
@@ -133,6 +133,9 @@ impl Worker {
                 bodies.insert(row, Arc::from(body));
             }
         }
+        // Messages stored unsigned: signed for this attempt, once per body.
+        self.sign(&leased, &mut bodies, &mut own_bodies, &mut unsendable)
+            .await?;
         for delivery in leased {
             if unsendable.contains(&delivery.id) {
                 continue;
@@ -277,25 +280,116 @@ impl Worker {
                 continue;
             };
             unsendable.insert(delivery.id);
-            let outcome = match e {
-                SubmitError::Store(e) => {
-                    tracing::warn!(message_id = %delivery.message_id, error = %e, "batch copy not rendered; deferred");
-                    Err(format!("the message could not be rendered yet: {e}"))
-                }
-                e => {
-                    tracing::warn!(message_id = %delivery.message_id, recipient = %delivery.recipient, error = %e, "batch copy cannot be built; dropped");
-                    Ok(format!("not sent: the message could not be built: {e}"))
-                }
-            };
-            match outcome {
-                Ok(reason) => {
-                    self.record_attempt(delivery, Attempt::Unsendable { reason })
-                        .await?
-                }
-                Err(reason) => self.record(delivery, Outcome::Deferred(reason)).await?,
-            }
+            let passing = matches!(e, SubmitError::Store(_));
+            self.not_built(delivery, "built", passing, e.to_string())
+                .await?;
         }
         Ok(unsendable)
+    }
+
+    /// Signs the leased copies stored unsigned (`sign_domain`) for this attempt, once per
+    /// body, and puts the signed bytes in `bodies` (a message's) or `own_bodies` (a
+    /// delivery's own copy). A copy that cannot be signed is recorded (dropped; deferred for
+    /// a storage failure) and its delivery added to `unsendable`: it is not sent in this pass.
+    async fn sign(
+        &self,
+        leased: &[LeasedDelivery],
+        bodies: &mut HashMap<i64, Arc<[u8]>>,
+        own_bodies: &mut HashMap<i64, Arc<[u8]>>,
+        unsendable: &mut std::collections::HashSet<i64>,
+    ) -> Result<(), StoreError> {
+        /// Which body a delivery sends: its message's or its own.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        enum Copy {
+            Shared(i64),
+            Own(i64),
+        }
+        let copy_of = |d: &LeasedDelivery| {
+            if d.own_body {
+                Copy::Own(d.id)
+            } else {
+                Copy::Shared(d.message_row)
+            }
+        };
+        let to_sign: Vec<&LeasedDelivery> = leased
+            .iter()
+            .filter(|d| d.sign_domain.is_some() && !unsendable.contains(&d.id))
+            .collect();
+        let mut copies = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for d in &to_sign {
+            let copy = copy_of(d);
+            let body = match copy {
+                Copy::Own(id) => own_bodies.get(&id),
+                Copy::Shared(row) => bodies.get(&row),
+            };
+            if let (Some(body), Some(domain)) = (body, d.sign_domain)
+                && seen.insert(copy)
+            {
+                copies.push((copy, domain, body.clone()));
+            }
+        }
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let n = copies.len();
+        let mut failed: HashMap<Copy, NotSigned> = HashMap::new();
+        for (copy, result) in submit::sign_at_delivery(&self.store, &self.submit, copies).await {
+            match (copy, result) {
+                (Copy::Shared(row), Ok(signed)) => {
+                    bodies.insert(row, Arc::from(signed));
+                }
+                (Copy::Own(id), Ok(signed)) => {
+                    own_bodies.insert(id, Arc::from(signed));
+                }
+                (copy, Err(e)) => {
+                    failed.insert(copy, e);
+                }
+            }
+            seen.remove(&copy);
+        }
+        tracing::debug!(
+            n,
+            failed = failed.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "messages signed"
+        );
+        for delivery in to_sign {
+            let copy = copy_of(delivery);
+            // Neither signed nor failed: a body not read (sent in no pass), or a signing
+            // part that panicked (deferred below).
+            let (passing, why) = match failed.get(&copy) {
+                Some(NotSigned::Passing(why)) => (true, why.clone()),
+                Some(NotSigned::Final(why)) => (false, why.clone()),
+                None if seen.contains(&copy) => (true, "signing failed".to_string()),
+                None => continue,
+            };
+            unsendable.insert(delivery.id);
+            self.not_built(delivery, "signed", passing, why).await?;
+        }
+        Ok(())
+    }
+
+    /// Records a copy that could not be `step` (rendered, signed) for this attempt: deferred
+    /// when the cause passes (storage), dropped when it is final.
+    async fn not_built(
+        &self,
+        delivery: &LeasedDelivery,
+        step: &str,
+        passing: bool,
+        why: String,
+    ) -> Result<(), StoreError> {
+        if passing {
+            tracing::warn!(message_id = %delivery.message_id, error = %why, "message not {step}; deferred");
+            let reason = format!("the message could not be {step} yet: {why}");
+            self.record(delivery, Outcome::Deferred(reason)).await
+        } else {
+            tracing::warn!(message_id = %delivery.message_id, recipient = %delivery.recipient, error = %why, "message cannot be {step}; dropped");
+            let reason = format!("not sent: the message could not be {step}: {why}");
+            self.record_attempt(delivery, Attempt::Unsendable { reason })
+                .await
+        }
     }
 
     /// Renews this worker's leases every third of the lease time until cancelled, so a long

@@ -1,12 +1,15 @@
 //! The submit pipeline: turns a `Submission` (strings from the API, later from SMTP) into a
 //! durable, signed message with one delivery per recipient. The steps read like the spec in
 //! `docs/sending.md`: check the sender, the recipients, the content; render; check the quota and
-//! the suppression lists; build the MIME message; sign it once; enqueue it in one transaction.
-//! Any failure refuses the whole submission before anything is stored.
+//! the suppression lists; build the MIME message; enqueue it in one transaction, unsigned: the
+//! delivery worker DKIM-signs each attempt's copy (`sign_at_delivery`), so the RSA signature is
+//! off the path a caller waits on. Any failure refuses the whole submission before anything is
+//! stored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use crate::cpu::Cores;
 use sesame_core::address::Sender;
 use sesame_core::{EmailAddress, reputation};
 use sesame_mail::mime::{AttachmentPart, Draft, Mailbox};
@@ -529,11 +532,15 @@ async fn admit(
         ));
     }
     let message_id = api_message_id(account_id, now, &settings.time_zone);
+    // The message is stored unsigned and signed at each delivery attempt (`sign_at_delivery`),
+    // off the path a caller waits on; the domain's key(s) are checked (and parsed, once per
+    // process) now, so a message that could not be signed is refused, not queued.
+    signers(store, settings, &prepared.domain).await?;
     // A personalised message is sent only as its recipients' copies: the message row keeps
-    // the unsigned base for reference.
+    // the base for reference.
     let mut copies: HashMap<usize, Vec<u8>> = HashMap::new();
-    let signed = match &prepared.personalise {
-        Some(personalise) => {
+    if let Some(personalise) = &prepared.personalise {
+        {
             for (i, (recipient, _, status, _)) in deliveries.iter().enumerate() {
                 if *status != 0 {
                     continue;
@@ -548,12 +555,10 @@ async fn admit(
                 if copy.len() > MAX_MESSAGE_BYTES {
                     return Err(SubmitError::ContentTooLarge);
                 }
-                copies.insert(i, sign(store, settings, &prepared.domain, copy).await?);
+                copies.insert(i, copy);
             }
-            prepared.message
         }
-        None => sign(store, settings, &prepared.domain, prepared.message).await?,
-    };
+    }
 
     let new_deliveries: Vec<NewDelivery<'_>> = deliveries
         .iter()
@@ -579,7 +584,8 @@ async fn admit(
             subject: &prepared.subject,
             template_id: prepared.template_id,
             trigger_type: prepared.trigger_type,
-            body: &signed,
+            body: &prepared.message,
+            sign_pending: true,
             day: sesame_core::time::start_of_day(now, &settings.time_zone),
             account_cap: caps.account,
             domain_cap: Some(caps.domain),
@@ -978,49 +984,16 @@ fn render_for(
     Ok((address, subject, html, text))
 }
 
-/// How many cores a piece of CPU work may take at once.
-#[derive(Debug, Clone, Copy)]
-enum Cores {
-    /// Every core: work a caller waits for.
-    All,
-    /// All but one (at least one): background work, such as rendering and signing batch
-    /// copies at delivery, leaves a core to SendEmail, SMTP and the fan-out of tasks.
-    Background,
-}
-
-/// Runs `work` over `items` on the blocking pool in one part per core it may take; the
-/// results come back in the items' order.
+/// Runs `work` over `items` in parts (`cpu::in_parts`); a part that failed fails the call.
 async fn in_parts<T, R, F>(items: Vec<T>, cores: Cores, work: F) -> Result<Vec<R>, SubmitError>
 where
     T: Send + 'static,
     R: Send + 'static,
     F: Fn(T) -> R + Send + Sync + 'static,
 {
-    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = match cores {
-        Cores::All => all,
-        Cores::Background => all.saturating_sub(1).max(1),
-    };
-    let per_part = items.len().div_ceil(parts).max(1);
-    let work = Arc::new(work);
-    let mut items = items.into_iter().peekable();
-    let mut handles = Vec::new();
-    while items.peek().is_some() {
-        let part: Vec<T> = items.by_ref().take(per_part).collect();
-        let work = work.clone();
-        handles.push(tokio::task::spawn_blocking(move || {
-            part.into_iter().map(|item| work(item)).collect::<Vec<R>>()
-        }));
-    }
-    let mut done = Vec::new();
-    for handle in handles {
-        done.extend(
-            handle
-                .await
-                .map_err(|e| SubmitError::Internal(e.to_string()))?,
-        );
-    }
-    Ok(done)
+    crate::cpu::in_parts(items, cores, work)
+        .await
+        .ok_or_else(|| SubmitError::Internal("a CPU task failed".into()))
 }
 
 /// One batch task's message still to render, as the delivery worker leased it.
@@ -1855,18 +1828,74 @@ fn sign_now(signers: &Signers, domain_name: &str, message: &[u8]) -> Result<Vec<
     Ok(signed)
 }
 
-/// Signs with the domain's key(s), off the async threads: RSA costs CPU.
-async fn sign(
+/// Why a copy stored unsigned could not be signed for delivery.
+#[derive(Debug)]
+pub enum NotSigned {
+    /// Storage failed: try again at a later attempt.
+    Passing(String),
+    /// The sender domain or its DKIM key is gone: the copy can never be signed.
+    Final(String),
+}
+
+/// Signs copies stored unsigned (`NewMessage::sign_pending`) for a delivery attempt, each
+/// with its sender domain's key(s), on the background threads (`Cores::Background`). Per copy
+/// (`key`: the caller's name for it), the signed bytes or why it was not signed.
+pub async fn sign_at_delivery<K: Send + 'static>(
     store: &Store,
     settings: &SubmitSettings,
-    domain: &sesame_store::domains::Domain,
-    message: Vec<u8>,
-) -> Result<Vec<u8>, SubmitError> {
-    let signers = signers(store, settings, domain).await?;
-    let domain_name = domain.name.clone();
-    tokio::task::spawn_blocking(move || sign_now(&signers, &domain_name, &message))
-        .await
-        .map_err(|e| SubmitError::Internal(e.to_string()))?
+    copies: Vec<(K, i64, Arc<[u8]>)>,
+) -> Vec<(K, Result<Vec<u8>, NotSigned>)> {
+    let mut domain_ids: Vec<i64> = copies.iter().map(|c| c.1).collect();
+    domain_ids.sort_unstable();
+    domain_ids.dedup();
+    // Per sender domain: its name and key(s), or why it cannot sign.
+    let mut signers_of: HashMap<i64, Result<(String, Signers), NotSigned>> = HashMap::new();
+    match store.domains_by_ids(&domain_ids).await {
+        Ok(domains) => {
+            for domain in domains {
+                let found = match signers(store, settings, &domain).await {
+                    Ok(s) => Ok((domain.name.clone(), s)),
+                    Err(SubmitError::Store(e)) => Err(NotSigned::Passing(e.to_string())),
+                    Err(e) => Err(NotSigned::Final(e.to_string())),
+                };
+                signers_of.insert(domain.id, found);
+            }
+        }
+        Err(e) => {
+            for id in &domain_ids {
+                signers_of.insert(*id, Err(NotSigned::Passing(e.to_string())));
+            }
+        }
+    }
+    let mut done = Vec::new();
+    let mut ready = Vec::with_capacity(copies.len());
+    for (key, domain_id, body) in copies {
+        match signers_of.get(&domain_id) {
+            Some(Ok((name, signers))) => ready.push((key, name.clone(), signers.clone(), body)),
+            Some(Err(NotSigned::Passing(why))) => {
+                done.push((key, Err(NotSigned::Passing(why.clone()))))
+            }
+            Some(Err(NotSigned::Final(why))) => {
+                done.push((key, Err(NotSigned::Final(why.clone()))))
+            }
+            None => done.push((
+                key,
+                Err(NotSigned::Final(
+                    "the sender domain was deleted before delivery".into(),
+                )),
+            )),
+        }
+    }
+    let signed = crate::cpu::in_parts(ready, Cores::Background, |(key, name, signers, body)| {
+        let signed = sign_now(&signers, &name, &body).map_err(|e| NotSigned::Final(e.to_string()));
+        (key, signed)
+    })
+    .await;
+    match signed {
+        Some(signed) => done.extend(signed),
+        None => tracing::error!("signing messages for delivery failed: a signing part panicked"),
+    }
+    done
 }
 
 /// `qcloudses-30-<AppId>-date-<yyyyMMddHHmmss>-<random>`, Tencent's shape: it embeds the account

@@ -2,7 +2,8 @@
 //! queue without building or signing anything, and the delivery worker renders each copy
 //! from the task's snapshot frozen at fan-out (a template edited afterwards changes nothing),
 //! signs it, stores it before sending, and records a copy whose sender domain is gone as
-//! dropped instead of retrying it. On SQLite, against a recording SMTP relay on loopback.
+//! dropped instead of retrying it. A SendEmail message is stored unsigned and signed by the
+//! delivery worker at each attempt. On SQLite, against a recording SMTP relay on loopback.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use sesame_engine::bulk::{BulkSettings, Scheduler, Turn};
 use sesame_engine::delivery::{DeliveryConfig, MxResolver};
 use sesame_engine::queue::{QueueSettings, Worker};
-use sesame_engine::submit::{LinkSettings, MailRate, SubmitSettings};
+use sesame_engine::submit::{self, LinkSettings, MailRate, Submission, SubmitSettings};
 use sesame_store::bulk::{NewDetail, NewTask};
 use sesame_store::domains::NewDkimKey;
 use sesame_store::queue::StatusQuery;
@@ -330,6 +331,75 @@ async fn batch_copies_render_at_delivery_from_the_frozen_snapshot() {
     assert!(cat.2.contains("news.example.test"), "{cat:?}");
     assert_eq!(worker.run_once().await.unwrap(), 0);
     let _ = w.domain;
+    w.store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_email_is_stored_unsigned_and_signed_at_delivery() {
+    let dir = std::env::temp_dir().join(format!("sesame-sign-at-delivery-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = world(&dir).await;
+    let (address, got) = relay().await;
+    let send = |name: &str| Submission {
+        account_id: w.account,
+        from: w.sender.to_string(),
+        to: vec![format!("{name}@dest.test")],
+        subject: "Hi".into(),
+        template: Some((w.template, format!(r#"{{"name":"{name}"}}"#))),
+        trigger_type: 1,
+        ..Default::default()
+    };
+    let now = sesame_core::time::now_unix();
+    submit::submit(&w.store, &w.settings, send("dan"), now)
+        .await
+        .unwrap();
+
+    // Queued unsigned, with the domain that signs it; the stored copy (tracking is on: the
+    // recipient's own) has no signature.
+    let leased = w.store.lease_due("peek", now, now + 1, 10).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].sign_domain, Some(w.domain));
+    assert!(leased[0].own_body);
+    let stored = w.store.delivery_bodies(&[leased[0].id]).await.unwrap();
+    let stored = String::from_utf8_lossy(&stored[&leased[0].id]).into_owned();
+    assert!(!stored.contains("DKIM-Signature"), "{stored}");
+    w.store.release_leases("peek").await.unwrap();
+
+    let worker = worker(&w, address);
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    let sent = got.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].starts_with("DKIM-Signature:"), "{}", sent[0]);
+    assert!(sent[0].contains("d=news.example.test"), "{}", sent[0]);
+    assert!(sent[0].ends_with(&stored), "only the signature is added");
+    assert!(sent[0].contains("Hello dan"), "{}", sent[0]);
+
+    // The sender domain is deleted while a message waits: it cannot be signed, so it is
+    // dropped with the reason, never sent unsigned.
+    submit::submit(&w.store, &w.settings, send("eve"), now)
+        .await
+        .unwrap();
+    assert!(w.store.delete_sender(w.account, w.sender).await.unwrap());
+    assert!(
+        w.store
+            .delete_domain(w.account, "news.example.test")
+            .await
+            .unwrap()
+    );
+    assert_eq!(worker.run_once().await.unwrap(), 1);
+    assert_eq!(got.lock().unwrap().len(), 1);
+    let eve = statuses(&w)
+        .await
+        .into_iter()
+        .find(|(r, ..)| r == "eve@dest.test")
+        .unwrap();
+    assert_eq!(eve.1, 2, "{eve:?}");
+    assert_eq!(
+        eve.2,
+        "not sent: the message could not be signed: the sender domain was deleted before delivery"
+    );
+    assert_eq!(worker.run_once().await.unwrap(), 0);
     w.store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -108,6 +108,16 @@ impl Store {
         Ok(row)
     }
 
+    /// The domains of `ids` that still exist, whoever owns them (the delivery worker's look-up
+    /// of the sender domains that sign a pass's messages).
+    pub async fn domains_by_ids(&self, ids: &[i64]) -> Result<Vec<Domain>> {
+        self.by_ids(
+            &format!("SELECT {DOMAIN_COLUMNS} FROM domains WHERE id IN"),
+            ids,
+        )
+        .await
+    }
+
     /// The caller's domain called `name`; another account's domain is `None`.
     pub async fn domain(&self, account_id: i64, name: &str) -> Result<Option<Domain>> {
         let row = on_pool!(self, pool => {

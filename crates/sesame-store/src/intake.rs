@@ -62,6 +62,7 @@ struct Message {
     template_id: Option<i64>,
     trigger_type: i64,
     body: Vec<u8>,
+    sign_pending: bool,
     day: i64,
     account_cap: Option<i64>,
     domain_cap: Option<i64>,
@@ -144,6 +145,7 @@ impl Store {
                 template_id: message.template_id,
                 trigger_type: message.trigger_type,
                 body: message.body.to_vec(),
+                sign_pending: message.sign_pending,
                 day: message.day,
                 account_cap: message.account_cap,
                 domain_cap: message.domain_cap,
@@ -287,10 +289,10 @@ impl Store {
                 .collect();
             let mut rows: HashMap<String, i64> = HashMap::with_capacity(kept.len());
             for part in kept.chunks(MESSAGES_PER_INSERT) {
-                let values = value_rows(part.len(), 11, 1, "");
+                let values = value_rows(part.len(), 12, 1, "");
                 let sql = format!(
                     "INSERT INTO messages (account_id, message_id, header_message_id, from_address, domain_id, \
-                     subject, template_id, trigger_type, body, created_at, stat_day) \
+                     subject, template_id, trigger_type, body, sign_pending, created_at, stat_day) \
                      VALUES {values} RETURNING id, message_id"
                 );
                 let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
@@ -306,6 +308,7 @@ impl Store {
                         .bind(m.template_id)
                         .bind(m.trigger_type)
                         .bind(&m.body)
+                        .bind(i64::from(m.sign_pending))
                         .bind(p.now)
                         .bind(m.day);
                 }

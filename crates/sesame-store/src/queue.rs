@@ -40,6 +40,9 @@ pub struct NewMessage<'a> {
     pub template_id: Option<i64>,
     pub trigger_type: i64,
     pub body: &'a [u8],
+    /// The bodies (this one and the deliveries' own copies) are stored unsigned: the
+    /// delivery worker signs each attempt's copy with the sender domain's key(s).
+    pub sign_pending: bool,
     /// Start of the day (API time zone) whose send counters the accepted recipients count in.
     pub day: i64,
     /// Daily caps checked atomically with the counters: the account's and the sender domain's
@@ -75,6 +78,9 @@ pub struct LeasedDelivery {
     /// The message (a batch task's recipient copy) is still to be rendered and signed from
     /// its task's snapshot (`pending_renders`, then `store_rendered`).
     pub to_render: bool,
+    /// The sender domain whose key(s) sign the copy at each attempt, when the message was
+    /// stored unsigned (`NewMessage::sign_pending`).
+    pub sign_domain: Option<i64>,
     /// The API MessageId, for log lines an operator can follow.
     pub message_id: String,
 }
@@ -149,6 +155,7 @@ pub struct StatusQuery<'a> {
 const LEASE_COLUMNS: &str = "id, message_row, account_id, recipient, recipient_domain, \
      n_attempts, created_at, body IS NOT NULL AS own_body, \
      (SELECT m.render_id IS NOT NULL FROM messages m WHERE m.id = message_row) AS to_render, \
+     (SELECT CASE WHEN m.sign_pending = 1 THEN m.domain_id END FROM messages m WHERE m.id = message_row) AS sign_domain, \
      (SELECT m.message_id FROM messages m WHERE m.id = message_row) AS message_id";
 
 /// A message still to be rendered: what its row says (`Store::pending_renders`).
@@ -284,7 +291,7 @@ impl Store {
 
     /// The rows `select` (a query ending in `... id IN`) finds for `ids`, one statement per
     /// `ROWS_PER_LOOKUP` of them.
-    async fn by_ids<T>(&self, select: &str, ids: &[i64]) -> Result<Vec<T>>
+    pub(crate) async fn by_ids<T>(&self, select: &str, ids: &[i64]) -> Result<Vec<T>>
     where
         T: Send
             + Unpin

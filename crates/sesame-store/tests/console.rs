@@ -227,6 +227,7 @@ async fn history_story(store: &Store) {
         template_id: Some(7),
         trigger_type: 1,
         body: b"signed",
+        sign_pending: false,
         day: now,
         account_cap: None,
         domain_cap: None,

@@ -35,6 +35,7 @@ async fn send(
                 template_id: None,
                 trigger_type: 1,
                 body: id.as_bytes(),
+                sign_pending: false,
                 day: NOW,
                 account_cap,
                 domain_cap,

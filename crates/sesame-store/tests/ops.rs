@@ -32,6 +32,7 @@ async fn message(
                 template_id: None,
                 trigger_type: 0,
                 body: b"signed bytes",
+                sign_pending: false,
                 day: at,
                 account_cap: None,
                 domain_cap: None,

@@ -35,6 +35,9 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    // Work no caller waits on runs on its own runtime, below intake's priority.
+    let background =
+        sesame_engine::cpu::background_runtime().context("starting the background runtime")?;
     let queue_wakeup = Arc::new(tokio::sync::Notify::new());
     let app = Arc::new(App::new(
         store.clone(),
@@ -115,23 +118,26 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         false,
         cancel.clone(),
     ));
-    tracker.spawn(sesame_engine::identity::run_rechecks(
-        store.clone(),
-        dns,
-        sesame_engine::identity::record_settings(&config.sending),
-        config.sending.recheck_interval,
-        cancel.clone(),
-    ));
-    tracker.spawn(worker.run(cancel.clone()));
+    let bg = background.handle();
+    tracker.spawn_on(
+        sesame_engine::identity::run_rechecks(
+            store.clone(),
+            dns,
+            sesame_engine::identity::record_settings(&config.sending),
+            config.sending.recheck_interval,
+            cancel.clone(),
+        ),
+        bg,
+    );
+    tracker.spawn_on(worker.run(cancel.clone()), bg);
     // Batch tasks feed the same queue, through the submit pipeline, as bulk mail.
-    tracker.spawn(scheduler.run(cancel.clone()));
+    tracker.spawn_on(scheduler.run(cancel.clone()), bg);
     // Its own task: a slow callback receiver never holds up mail delivery.
-    tracker.spawn(webhooks.run(cancel.clone()));
-    tracker.spawn(sesame_engine::retention::run(
-        store.clone(),
-        config.retention.clone(),
-        cancel.clone(),
-    ));
+    tracker.spawn_on(webhooks.run(cancel.clone()), bg);
+    tracker.spawn_on(
+        sesame_engine::retention::run(store.clone(), config.retention.clone(), cancel.clone()),
+        bg,
+    );
     if store.backend_name() == "sqlite" {
         tracker.spawn(checkpoints(store.clone(), cancel.clone()));
     }
@@ -153,7 +159,9 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight work");
     cancel.cancel();
     tracker.wait().await;
+    // The store closes while the runtime its connections may have been opened on still runs.
     store.close().await;
+    background.shutdown_background();
     tracing::info!("stopped");
     Ok(())
 }
