@@ -260,6 +260,26 @@ async fn statuses(w: &World) -> Vec<(String, i64, String)> {
     rows
 }
 
+/// The (recipient, DeliverStatus, DeliverMessage) of `recipient`'s delivery.
+async fn status_of(w: &World, recipient: &str) -> (String, i64, String) {
+    statuses(w)
+        .await
+        .into_iter()
+        .find(|(r, ..)| r == recipient)
+        .unwrap_or_else(|| panic!("no delivery to {recipient}"))
+}
+
+/// Deletes the sender address and its domain (whose DKIM keys go with it).
+async fn delete_domain(w: &World) {
+    assert!(w.store.delete_sender(w.account, w.sender).await.unwrap());
+    assert!(
+        w.store
+            .delete_domain(w.account, "news.example.test")
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_copies_render_at_delivery_from_the_frozen_snapshot() {
     let dir = std::env::temp_dir().join(format!("sesame-bulk-render-{}", std::process::id()));
@@ -308,20 +328,10 @@ async fn batch_copies_render_at_delivery_from_the_frozen_snapshot() {
     // A copy whose sender domain is deleted before its first attempt cannot be signed: it
     // is recorded dropped with the reason, not retried and not sent.
     fan_out(&w, &["cat"]).await;
-    assert!(w.store.delete_sender(w.account, w.sender).await.unwrap());
-    assert!(
-        w.store
-            .delete_domain(w.account, "news.example.test")
-            .await
-            .unwrap()
-    );
+    delete_domain(&w).await;
     assert_eq!(worker.run_once().await.unwrap(), 1);
     assert_eq!(got.lock().unwrap().len(), 2);
-    let cat = statuses(&w)
-        .await
-        .into_iter()
-        .find(|(r, ..)| r == "cat@dest.test")
-        .unwrap();
+    let cat = status_of(&w, "cat@dest.test").await;
     assert_eq!(cat.1, 2, "{cat:?}");
     assert!(
         cat.2
@@ -380,20 +390,10 @@ async fn send_email_is_stored_unsigned_and_signed_at_delivery() {
     submit::submit(&w.store, &w.settings, send("eve"), now)
         .await
         .unwrap();
-    assert!(w.store.delete_sender(w.account, w.sender).await.unwrap());
-    assert!(
-        w.store
-            .delete_domain(w.account, "news.example.test")
-            .await
-            .unwrap()
-    );
+    delete_domain(&w).await;
     assert_eq!(worker.run_once().await.unwrap(), 1);
     assert_eq!(got.lock().unwrap().len(), 1);
-    let eve = statuses(&w)
-        .await
-        .into_iter()
-        .find(|(r, ..)| r == "eve@dest.test")
-        .unwrap();
+    let eve = status_of(&w, "eve@dest.test").await;
     assert_eq!(eve.1, 2, "{eve:?}");
     assert_eq!(
         eve.2,
