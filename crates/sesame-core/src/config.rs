@@ -48,6 +48,20 @@ pub struct StorageConfig {
     /// private keys). Made at first start when missing. Every process sharing one database
     /// must use the same key.
     pub key_file: PathBuf,
+    /// When an SQLite commit is on disk (PRAGMA synchronous). `normal`: a committed message
+    /// survives a crash of the process (kill -9), and the newest commits may be lost with the
+    /// machine (power loss, kernel crash). `full`: every commit is fsync'd before it is
+    /// answered, so it survives the machine too, for some throughput (bench/README.md).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `[storage] sqlite_synchronous`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    #[default]
+    Normal,
+    Full,
 }
 
 impl Default for StorageConfig {
@@ -55,6 +69,7 @@ impl Default for StorageConfig {
         StorageConfig {
             url: "sqlite://./data/sesame.db".into(),
             key_file: PathBuf::from("./data/sesame.key"),
+            sqlite_synchronous: SqliteSynchronous::Normal,
         }
     }
 }
@@ -608,6 +623,20 @@ mod tests {
         let d = Config::default();
         assert_eq!(d.retention.messages, Duration::from_secs(30 * 86_400));
         assert!(d.metrics.enabled && d.metrics.token.is_none());
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_normal_or_full() {
+        assert_eq!(
+            Config::default().storage.sqlite_synchronous,
+            SqliteSynchronous::Normal
+        );
+        let c = Config::parse("[storage]\nsqlite_synchronous = \"full\"\n").unwrap();
+        assert_eq!(c.storage.sqlite_synchronous, SqliteSynchronous::Full);
+        check_err(
+            "[storage]\nsqlite_synchronous = \"off\"\n",
+            "sqlite_synchronous",
+        );
     }
 
     fn check_err(text: &str, needle: &str) {

@@ -25,8 +25,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use sesame_core::config::SqliteSynchronous;
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use crypto::ServerKey;
@@ -173,6 +175,12 @@ impl Store {
     /// Opens the database at `url`, creating an SQLite file (and its folder) when missing,
     /// and runs the pending migrations.
     pub async fn open(url: &str, key: ServerKey) -> Result<Store> {
+        Store::open_with(url, key, SqliteSynchronous::Normal).await
+    }
+
+    /// `open`, with SQLite commits synced as `sync` says (`[storage] sqlite_synchronous`;
+    /// PostgreSQL ignores it: its commits are its server's to sync).
+    pub async fn open_with(url: &str, key: ServerKey, sync: SqliteSynchronous) -> Result<Store> {
         let backend = if url.starts_with("sqlite:") {
             if let Some(parent) =
                 sqlite_path(url).and_then(|p| Path::new(p).parent().map(Path::to_owned))
@@ -183,12 +191,16 @@ impl Store {
             }
             // WAL lets readers run beside the writer; NORMAL sync in WAL mode keeps every
             // committed transaction across a process crash (only an OS crash or power loss
-            // can drop the newest ones).
+            // can drop the newest ones); FULL syncs the WAL at every commit, so a commit
+            // survives those too.
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Open(e.to_string()))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(match sync {
+                    SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
+                    SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
+                })
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 // Committers do not copy the WAL back into the database: `checkpoint`, run in
@@ -290,6 +302,30 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use super::{Backend, ServerKey, SqliteSynchronous, Store};
+
+    /// `[storage] sqlite_synchronous` reaches every connection of the pool: 1 = NORMAL,
+    /// 2 = FULL.
+    #[tokio::test]
+    async fn sqlite_synchronous_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        for (sync, expected) in [(SqliteSynchronous::Normal, 1), (SqliteSynchronous::Full, 2)] {
+            let url = format!("sqlite://{}/s{expected}.db", dir.path().display());
+            let store = Store::open_with(&url, ServerKey::from_bytes(&[1; 32]), sync)
+                .await
+                .unwrap();
+            let Backend::Sqlite(pool) = &store.backend else {
+                panic!("an SQLite URL opens SQLite")
+            };
+            let (value,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(value, expected, "{sync:?}");
+            store.close().await;
+        }
+    }
+
     #[test]
     fn sqlite_paths() {
         assert_eq!(

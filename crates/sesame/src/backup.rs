@@ -119,7 +119,7 @@ pub async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
         ServerKey::load_or_create(&config.storage.key_file).context("loading the server key")?
     };
     let url = format!("sqlite://{}", incoming.display());
-    let store = Store::open(&url, key)
+    let store = Store::open_with(&url, key, config.storage.sqlite_synchronous)
         .await
         .with_context(|| format!("{} is not a Sesame store", from.display()))?;
     let verdict = store.integrity_check().await;

@@ -339,7 +339,7 @@ pub fn load_config(arg: &ConfigArg) -> anyhow::Result<Arc<Config>> {
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let key =
         ServerKey::load_or_create(&config.storage.key_file).context("loading the server key")?;
-    Store::open(&config.storage.url, key)
+    Store::open_with(&config.storage.url, key, config.storage.sqlite_synchronous)
         .await
         .with_context(|| {
             format!(
