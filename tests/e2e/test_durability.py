@@ -4,15 +4,19 @@ and one delivery row per recipient are committed").
 A sending server gets ~300 SendEmail calls from several threads; while deliveries to the SMTP sink
 are in flight it is SIGKILLed, then started again on the same storage. Every message whose
 SendEmail returned a MessageId must reach the sink at least once (duplicates are allowed), and
-end with DeliverStatus 1.
+end with DeliverStatus 1. On SQLite it runs with each `[storage] sqlite_synchronous` (the
+default "normal", and "full": every commit fsync'd).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 import uuid
+
+import pytest
 
 from helpers import api_today, call, ready_sender, send, sink_domain, wait_until
 
@@ -22,13 +26,17 @@ SEND_PHASE = 25.0      # seconds at most before the kill
 DELIVER_AFTER = 40.0   # seconds at most for the restarted server to deliver the rest
 
 
-def test_sigkill_loses_no_accepted_message(make_sending_server, sink, dns):
+@pytest.mark.parametrize("sync", ["normal", "full"])
+def test_sigkill_loses_no_accepted_message(make_sending_server, sink, dns, sync):
+    if sync != "normal" and os.environ.get("SESAME_TEST_DATABASE_URL"):
+        pytest.skip("sqlite_synchronous applies to SQLite only")
     sink.delay = 0.02  # each DATA takes a moment, so deliveries are in flight at the kill
-    srv = make_sending_server(name="crash", retry_schedule=["1s"], max_queue_lifetime="10m")
+    srv = make_sending_server({"storage": {"sqlite_synchronous": sync}}, name=f"crash-{sync}",
+                              retry_schedule=["1s"], max_queue_lifetime="10m")
     acc = srv.account("crash")
     c = srv.client(acc)
     sender, tid = ready_sender(srv, c)
-    rd = sink_domain(dns, "crash")
+    rd = sink_domain(dns, f"crash-{sync}")
 
     lock = threading.Lock()
     accepted: dict[str, tuple[str, str]] = {}  # recipient -> (MessageId, subject)
