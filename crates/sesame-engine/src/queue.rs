@@ -4,11 +4,13 @@
 //! each attempt in another (which also queues the attempt's event and bumps the statistics).
 //! A worker that dies leaves leases that expire; a worker told to stop hands its leases back.
 //!
-//! A batch task's recipient copy is queued without a body: at its first lease the worker
-//! renders, builds and signs it from the task's frozen snapshot (`submit::render_pending`,
-//! on the blocking pool) and stores the signed bytes before sending them, so every later try
-//! sends the same bytes. A copy that cannot be built (its domain or DKIM key is gone) is
-//! recorded as dropped, not retried.
+//! A message from SendEmail or SMTP is stored unsigned (`sign_domain`): each pass signs each
+//! of its bodies once (`submit::sign_at_delivery`, on `cpu`'s background threads) before
+//! sending. A batch task's recipient copy is queued without a body: at its first lease the
+//! worker renders, builds and signs it from the task's frozen snapshot
+//! (`submit::render_pending`, on the same threads) and stores the signed bytes before sending
+//! them, so every later try sends the same bytes. A copy that cannot be built or signed (its
+//! domain or DKIM key is gone) is recorded as dropped, not retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;

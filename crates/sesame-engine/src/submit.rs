@@ -1,5 +1,5 @@
-//! The submit pipeline: turns a `Submission` (strings from the API, later from SMTP) into a
-//! durable, signed message with one delivery per recipient. The steps read like the spec in
+//! The submit pipeline: turns a `Submission` (strings from the API) or a `RawSubmission` (a
+//! whole message from SMTP) into a durable message with one delivery per recipient. The steps read like the spec in
 //! `docs/sending.md`: check the sender, the recipients, the content; render; check the quota and
 //! the suppression lists; build the MIME message; enqueue it in one transaction, unsigned: the
 //! delivery worker DKIM-signs each attempt's copy (`sign_at_delivery`), so the RSA signature is
@@ -476,7 +476,7 @@ struct Prepared {
 }
 
 /// The part of the pipeline both doors share: the black lists and frequency per recipient,
-/// the quotas, the mail rate, the size, the DKIM signature, and the one enqueue transaction.
+/// the quotas, the mail rate, the size, the DKIM key check, and the one enqueue transaction.
 async fn admit(
     store: &Store,
     settings: &SubmitSettings,
@@ -540,23 +540,21 @@ async fn admit(
     // the base for reference.
     let mut copies: HashMap<usize, Vec<u8>> = HashMap::new();
     if let Some(personalise) = &prepared.personalise {
-        {
-            for (i, (recipient, _, status, _)) in deliveries.iter().enumerate() {
-                if *status != 0 {
-                    continue;
-                }
-                let links = RecipientLinks {
-                    signer: &settings.links.signer,
-                    base: &settings.links.public_url,
-                    message_id: &message_id,
-                    recipient,
-                };
-                let copy = personalise.copy_for(&links)?;
-                if copy.len() > MAX_MESSAGE_BYTES {
-                    return Err(SubmitError::ContentTooLarge);
-                }
-                copies.insert(i, copy);
+        for (i, (recipient, _, status, _)) in deliveries.iter().enumerate() {
+            if *status != 0 {
+                continue;
             }
+            let links = RecipientLinks {
+                signer: &settings.links.signer,
+                base: &settings.links.public_url,
+                message_id: &message_id,
+                recipient,
+            };
+            let copy = personalise.copy_for(&links)?;
+            if copy.len() > MAX_MESSAGE_BYTES {
+                return Err(SubmitError::ContentTooLarge);
+            }
+            copies.insert(i, copy);
         }
     }
 
