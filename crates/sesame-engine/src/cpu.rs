@@ -37,8 +37,8 @@ fn background() -> &'static Background {
     POOL.get_or_init(|| {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        let threads = cores();
-        for i in 0..threads {
+        let mut threads = 0;
+        for i in 0..cores() {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("sesame-bg-{i}"))
@@ -60,8 +60,9 @@ fn background() -> &'static Background {
                         }
                     }
                 });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "could not start a background CPU thread");
+            match spawned {
+                Ok(_) => threads += 1,
+                Err(e) => tracing::error!(error = %e, "could not start a background CPU thread"),
             }
         }
         Background {
@@ -102,9 +103,14 @@ where
     R: Send + 'static,
     F: Fn(T) -> R + Send + Sync + 'static,
 {
+    // Without a background thread (none could start), the blocking pool does the work.
+    let cores = match cores {
+        Cores::Background if background().threads == 0 => Cores::All,
+        cores => cores,
+    };
     let parts = match cores {
         Cores::All => self::cores(),
-        Cores::Background => background().threads.max(1),
+        Cores::Background => background().threads,
     };
     let per_part = items.len().div_ceil(parts).max(1);
     let work = Arc::new(work);
