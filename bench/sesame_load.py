@@ -642,6 +642,11 @@ class Sesame:
                         # Dropped again in start() when this build does not know the key.
                         "mail_rate": 0},
         }
+        # SESAME_BENCH_SQLITE_SYNC=full measures [storage] sqlite_synchronous = "full" (every
+        # commit fsync'd); unset, the server's default ("normal").
+        sync = os.environ.get("SESAME_BENCH_SQLITE_SYNC")
+        if sync:
+            cfg["storage"]["sqlite_synchronous"] = sync
         self.cfg = cfg
         self.config = workdir / "sesame.toml"
         self.config.write_text(toml(cfg))
