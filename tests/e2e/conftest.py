@@ -147,9 +147,36 @@ class Sesame:
         self.stderr_path = dir / "stderr.log"
         self.proc: subprocess.Popen | None = None
         self.clients: dict = {}
+        self.started_once = False
+
+    def _new_ports(self) -> None:
+        """Picks new listen ports for the ones this harness chose (not those a test set)."""
+        old = {self.api_port: free_port(), self.smtp_port: free_port(),
+               self.smtps_port: free_port(), self.inbound_port: free_port()}
+        for section in ("api", "smtp", "inbound"):
+            for key, value in list(self.config.get(section, {}).items()):
+                if isinstance(value, str):
+                    for port, new in old.items():
+                        value = value.replace(f"127.0.0.1:{port}", f"127.0.0.1:{new}")
+                    self.config[section][key] = value
+        self.api_port, self.smtp_port = old[self.api_port], old[self.smtp_port]
+        self.smtps_port, self.inbound_port = old[self.smtps_port], old[self.inbound_port]
+        self.config_path.write_text(to_toml(self.config))
 
     # -- process
     def start(self) -> "Sesame":
+        # A port picked free can be taken (an outgoing connection's ephemeral port) before the
+        # server binds it: a first start tries again on new ports. A restart keeps its ports.
+        for attempt in range(3):
+            try:
+                return self._start()
+            except AssertionError as e:
+                if self.started_once or attempt == 2 or "Address already in use" not in str(e):
+                    raise
+                self._new_ports()
+        raise AssertionError("unreachable")
+
+    def _start(self) -> "Sesame":
         assert SESAME_BIN.exists(), f"sesame binary not found at {SESAME_BIN} (set SESAME_BIN or cargo build)"
         self._stderr = open(self.stderr_path, "ab")
         # A restart appends to the same log: only what this run writes counts as ready.
@@ -160,9 +187,13 @@ class Sesame:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if "sesame ready" in self.log()[log_start:]:
+                self.started_once = True
                 return self
             if self.proc.poll() is not None:
-                raise AssertionError(f"sesame serve exited with {self.proc.returncode} before ready:\n{self.log()[-4000:]}")
+                rc, self.proc = self.proc.returncode, None
+                self._stderr.close()
+                raise AssertionError(f"sesame serve exited with {rc} before ready:\n"
+                                     f"{self.log()[log_start:][-4000:]}")
             time.sleep(0.05)
         self.proc.kill()
         self.proc.wait()

@@ -263,3 +263,21 @@ def test_domain_update_reputation_level(server):
     assert bad.returncode != 0
     missing = server.cli("domain", "update", "--domain", "nope.example.test", "--reputation-level", "2", check=False)
     assert missing.returncode != 0
+
+
+def test_a_port_taken_before_the_first_start_is_replaced(sesame_factory):
+    """The harness picks free ports, but another process may take one before the server binds
+    it: the server then stops at start ("Address already in use"), and a first start tries again
+    on new ports."""
+    srv = sesame_factory(name="taken", start=False)
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        taken.bind(("127.0.0.1", srv.smtps_port))
+        taken.listen()
+        old = srv.smtps_port
+        srv.start()
+        assert srv.smtps_port != old
+        assert "Address already in use" in srv.log()
+        call(srv.client(srv.account()), "ListEmailIdentities", {})
+    finally:
+        taken.close()
