@@ -23,7 +23,7 @@ pub enum Cores {
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 struct Background {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
     threads: usize,
 }
 
@@ -65,10 +65,7 @@ fn background() -> &'static Background {
                 Err(e) => tracing::error!(error = %e, "could not start a background CPU thread"),
             }
         }
-        Background {
-            jobs: Mutex::new(jobs),
-            threads,
-        }
+        Background { jobs, threads }
     })
 }
 
@@ -131,8 +128,7 @@ where
                 let job: Job = Box::new(move || {
                     let _ = answer.send(run());
                 });
-                let sent = background().jobs.lock().ok()?.send(job);
-                sent.ok()?;
+                background().jobs.send(job).ok()?;
             }
         }
         answers.push(answered);

@@ -1827,7 +1827,7 @@ fn sign_now(signers: &Signers, domain_name: &str, message: &[u8]) -> Result<Vec<
 }
 
 /// Why a copy stored unsigned could not be signed for delivery.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum NotSigned {
     /// Storage failed: try again at a later attempt.
     Passing(String),
@@ -1846,13 +1846,13 @@ pub async fn sign_at_delivery<K: Send + 'static>(
     let mut domain_ids: Vec<i64> = copies.iter().map(|c| c.1).collect();
     domain_ids.sort_unstable();
     domain_ids.dedup();
-    // Per sender domain: its name and key(s), or why it cannot sign.
-    let mut signers_of: HashMap<i64, Result<(String, Signers), NotSigned>> = HashMap::new();
+    // Per sender domain: its name and key(s), shared by its copies, or why it cannot sign.
+    let mut signers_of: HashMap<i64, Result<Arc<(String, Signers)>, NotSigned>> = HashMap::new();
     match store.domains_by_ids(&domain_ids).await {
         Ok(domains) => {
             for domain in domains {
                 let found = match signers(store, settings, &domain).await {
-                    Ok(s) => Ok((domain.name.clone(), s)),
+                    Ok(s) => Ok(Arc::new((domain.name.clone(), s))),
                     Err(SubmitError::Store(e)) => Err(NotSigned::Passing(e.to_string())),
                     Err(e) => Err(NotSigned::Final(e.to_string())),
                 };
@@ -1869,13 +1869,8 @@ pub async fn sign_at_delivery<K: Send + 'static>(
     let mut ready = Vec::with_capacity(copies.len());
     for (key, domain_id, body) in copies {
         match signers_of.get(&domain_id) {
-            Some(Ok((name, signers))) => ready.push((key, name.clone(), signers.clone(), body)),
-            Some(Err(NotSigned::Passing(why))) => {
-                done.push((key, Err(NotSigned::Passing(why.clone()))))
-            }
-            Some(Err(NotSigned::Final(why))) => {
-                done.push((key, Err(NotSigned::Final(why.clone()))))
-            }
+            Some(Ok(signer)) => ready.push((key, signer.clone(), body)),
+            Some(Err(why)) => done.push((key, Err(why.clone()))),
             None => done.push((
                 key,
                 Err(NotSigned::Final(
@@ -1884,8 +1879,9 @@ pub async fn sign_at_delivery<K: Send + 'static>(
             )),
         }
     }
-    let signed = crate::cpu::in_parts(ready, Cores::Background, |(key, name, signers, body)| {
-        let signed = sign_now(&signers, &name, &body).map_err(|e| NotSigned::Final(e.to_string()));
+    let signed = crate::cpu::in_parts(ready, Cores::Background, |(key, signer, body)| {
+        let (name, signers) = &*signer;
+        let signed = sign_now(signers, name, &body).map_err(|e| NotSigned::Final(e.to_string()));
         (key, signed)
     })
     .await;

@@ -502,30 +502,30 @@ impl SmtpClient {
         // Every reply of the group is read, whatever the earlier ones said, so the session
         // stays in step; a 421 ends it.
         if reset {
-            let reply = self.pipelined_reply("RSET").await?;
+            let reply = self.command_reply("RSET").await?;
             if !reply.is_positive() {
                 return Err(SessionError::Refused(reply));
             }
         }
-        let mail_reply = self.pipelined_reply("MAIL FROM").await?;
+        let mail_reply = self.command_reply("MAIL FROM").await?;
         let mail_accepted = mail_reply.is_positive();
         report.mail_from = Some(mail_reply);
         let mut any_accepted = false;
         for recipient in recipients {
-            let reply = self.pipelined_reply("RCPT TO").await?;
+            let reply = self.command_reply("RCPT TO").await?;
             if mail_accepted {
                 any_accepted |= reply.is_positive();
                 report.per_recipient.push((recipient.clone(), reply));
             }
         }
-        let reply = self.pipelined_reply("DATA").await?;
+        let reply = self.command_reply("DATA").await?;
         if !any_accepted {
             // A server should refuse DATA without a recipient (RFC 2920 §3.1); one that said
             // 354 gets an empty message ended at once, and its reply is not an outcome.
             if reply.code == 354 {
                 self.write_timed(b".\r\n", self.timeouts.command, "message data")
                     .await?;
-                self.pipelined_reply("end of data").await?;
+                self.command_reply("end of data").await?;
             }
             return Ok(());
         }
@@ -536,8 +536,9 @@ impl SmtpClient {
         self.finish_data(data, report).await
     }
 
-    /// Reads one reply of a pipelined group; a 421 means the server is closing the session.
-    async fn pipelined_reply(&mut self, stage: &'static str) -> Result<Reply, SessionError> {
+    /// Reads the reply to a command (alone or in a pipelined group); a 421 means the server is
+    /// closing the session.
+    async fn command_reply(&mut self, stage: &'static str) -> Result<Reply, SessionError> {
         let (reply, _) = self.read_reply(stage).await?;
         if reply.code == 421 {
             return Err(SessionError::Refused(reply));
@@ -575,11 +576,7 @@ impl SmtpClient {
     /// Sends a command and reads its reply. A 421 means the server is closing the session.
     async fn command(&mut self, line: &str, stage: &'static str) -> Result<Reply, SessionError> {
         self.send_command(line, stage).await?;
-        let (reply, _) = self.read_reply(stage).await?;
-        if reply.code == 421 {
-            return Err(SessionError::Refused(reply));
-        }
-        Ok(reply)
+        self.command_reply(stage).await
     }
 
     async fn send_command(&mut self, line: &str, stage: &'static str) -> Result<(), SessionError> {
