@@ -736,6 +736,24 @@ fn num(x: f64) -> String {
     }
 }
 
+/// `LOADGEN_LATENCIES=FILE`: one line per call, "start latency", the start as Unix seconds
+/// (UTC, like the server's log) and the latency in ms, to line up slow calls with the server's
+/// log.
+fn write_latencies(path: &str, by_start: &[(f64, f64)]) {
+    use std::fmt::Write;
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let to_unix = unix_now - monotonic();
+    let mut text = String::with_capacity(by_start.len() * 24);
+    for (start, latency) in by_start {
+        let _ = writeln!(text, "{:.6} {:.3}", start + to_unix, latency * 1000.0);
+    }
+    if let Err(e) = std::fs::write(path, text) {
+        eprintln!("loadgen: writing {path}: {e}");
+    }
+}
+
 fn main() {
     let args = parse_args();
     let senders = load_senders(&args.senders);
@@ -829,6 +847,9 @@ fn main() {
     // statistics exactly as run_load computes them
     let mut by_start = all.lat;
     by_start.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if let Ok(path) = std::env::var("LOADGEN_LATENCIES") {
+        write_latencies(&path, &by_start);
+    }
     let mut lat: Vec<f64> = by_start.iter().map(|x| x.1).collect();
     lat.sort_by(f64::total_cmp);
     let tenth = (by_start.len() / 10).max(1);
