@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sesame_api::App;
 use sesame_core::Config;
+use sesame_core::config::SqliteSynchronous;
 use sesame_engine::delivery::{DeliveryConfig, MxResolver};
 use sesame_engine::queue::{QueueSettings, Worker};
 use sesame_engine::verify::DnsChecker;
@@ -138,8 +139,12 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         sesame_engine::retention::run(store.clone(), config.retention.clone(), cancel.clone()),
         bg,
     );
+    let mut wal_flusher = None;
     if store.backend_name() == "sqlite" {
         tracker.spawn(checkpoints(store.clone(), cancel.clone()));
+        if config.storage.sqlite_synchronous == SqliteSynchronous::Normal {
+            wal_flusher = Some(flush_wal(store.clone(), cancel.clone())?);
+        }
     }
     tracker.close();
 
@@ -159,6 +164,11 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight work");
     cancel.cancel();
     tracker.wait().await;
+    if let Some(flusher) = wal_flusher
+        && flusher.join().is_err()
+    {
+        tracing::error!("the WAL flusher thread panicked");
+    }
     // The store closes while the runtime its connections may have been opened on still runs.
     store.close().await;
     background.shutdown_background();
@@ -245,6 +255,36 @@ fn init_logging(log: &sesame_core::config::LogConfig) -> anyhow::Result<()> {
             .init(),
     }
     Ok(())
+}
+
+/// How often `flush_wal` writes the SQLite log to the disk.
+const WAL_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Syncs the SQLite write-ahead log to the disk every `WAL_FLUSH_EVERY` (`Store::sync_wal`),
+/// on a thread of its own: an fsync blocks, and a slow one must hold up nothing else. The
+/// thread is made here, on the main thread, so it keeps the main threads' priority.
+fn flush_wal(
+    store: sesame_store::Store,
+    cancel: CancellationToken,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("sesame-wal-sync".into())
+        .spawn(move || {
+            let mut warned = false;
+            while !cancel.is_cancelled() {
+                std::thread::sleep(WAL_FLUSH_EVERY);
+                match store.sync_wal() {
+                    Ok(_) => warned = false,
+                    // Once per run of failures: SQLite's own syncs still happen.
+                    Err(e) if !warned => {
+                        tracing::warn!(error = %e, "could not sync the SQLite WAL");
+                        warned = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+        .context("starting the WAL flusher thread")
 }
 
 /// Copies the SQLite write-ahead log back into the database every second (`Store::checkpoint`),
