@@ -151,16 +151,16 @@ class Sesame:
 
     def _new_ports(self) -> None:
         """Picks new listen ports for the ones this harness chose (not those a test set)."""
-        old = {self.api_port: free_port(), self.smtp_port: free_port(),
-               self.smtps_port: free_port(), self.inbound_port: free_port()}
+        moved = {self.api_port: free_port(), self.smtp_port: free_port(),
+                 self.smtps_port: free_port(), self.inbound_port: free_port()}
         for section in ("api", "smtp", "inbound"):
             for key, value in list(self.config.get(section, {}).items()):
                 if isinstance(value, str):
-                    for port, new in old.items():
+                    for port, new in moved.items():
                         value = value.replace(f"127.0.0.1:{port}", f"127.0.0.1:{new}")
                     self.config[section][key] = value
-        self.api_port, self.smtp_port = old[self.api_port], old[self.smtp_port]
-        self.smtps_port, self.inbound_port = old[self.smtps_port], old[self.inbound_port]
+        self.api_port, self.smtp_port = moved[self.api_port], moved[self.smtp_port]
+        self.smtps_port, self.inbound_port = moved[self.smtps_port], moved[self.inbound_port]
         self.config_path.write_text(to_toml(self.config))
 
     # -- process

@@ -186,10 +186,10 @@ impl Store {
     /// `open`, with SQLite commits synced as `sync` says (`[storage] sqlite_synchronous`;
     /// PostgreSQL ignores it: its commits are its server's to sync).
     pub async fn open_with(url: &str, key: ServerKey, sync: SqliteSynchronous) -> Result<Store> {
-        let wal_path = sqlite_path(url).map(|p| Path::new(&format!("{p}-wal")).into());
+        let file = sqlite_path(url);
+        let wal_path = file.map(|p| Path::new(&format!("{p}-wal")).into());
         let backend = if url.starts_with("sqlite:") {
-            if let Some(parent) =
-                sqlite_path(url).and_then(|p| Path::new(p).parent().map(Path::to_owned))
+            if let Some(parent) = file.and_then(|p| Path::new(p).parent().map(Path::to_owned))
                 && !parent.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(&parent)
@@ -301,9 +301,10 @@ impl Store {
                 sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
                     .fetch_one(pool)
                     .await?;
-            let ms = started.elapsed().as_millis() as u64;
+            let elapsed = started.elapsed();
+            let ms = elapsed.as_millis() as u64;
             tracing::trace!(busy, frames, copied, ms, "WAL checkpoint");
-            if started.elapsed() > LONG_TURN {
+            if elapsed > LONG_TURN {
                 tracing::debug!(busy, frames, copied, ms, "long WAL checkpoint");
             }
         }
