@@ -20,6 +20,7 @@ pub mod senders;
 pub mod suppression;
 pub mod templates;
 pub mod tracking;
+mod wal;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use crypto::ServerKey;
+pub use wal::WalKeeper;
 
 /// Runs `$body` with `$pool` bound to whichever backend pool `$store` has open. The body is
 /// compiled once per backend, so one query text serves both.
@@ -172,8 +174,8 @@ pub struct Store {
     gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// New messages waiting for their group commit (`intake`).
     intake: std::sync::Arc<intake::Intake>,
-    /// The SQLite write-ahead log's file (`sync_wal`); `None` on PostgreSQL.
-    wal_path: Option<std::sync::Arc<Path>>,
+    /// The SQLite database file and its log (`wal`); `None` on PostgreSQL and in memory.
+    files: Option<std::sync::Arc<wal::SqliteFiles>>,
 }
 
 impl Store {
@@ -187,7 +189,7 @@ impl Store {
     /// PostgreSQL ignores it: its commits are its server's to sync).
     pub async fn open_with(url: &str, key: ServerKey, sync: SqliteSynchronous) -> Result<Store> {
         let file = sqlite_path(url);
-        let wal_path = file.map(|p| Path::new(&format!("{p}-wal")).into());
+        let files = file.map(|p| wal::SqliteFiles::of(p).into());
         let backend = if url.starts_with("sqlite:") {
             if let Some(parent) = file.and_then(|p| Path::new(p).parent().map(Path::to_owned))
                 && !parent.as_os_str().is_empty()
@@ -209,10 +211,10 @@ impl Store {
                 })
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                // Committers do not copy the WAL back into the database: `checkpoint`, run in
-                // the background every second, does (PASSIVE: it never waits for a writer).
-                // This bound (80 MiB of WAL) only applies if that job falls behind.
-                .pragma("wal_autocheckpoint", "20000");
+                // Committers do not copy the WAL back into the database: `WalKeeper`, run in
+                // the background every second, does (and starts the log over itself).
+                // This bound (160 MiB of WAL) only applies if that job falls behind.
+                .pragma("wal_autocheckpoint", "40000");
             // Every connection is opened below, by the thread that opens the store, and kept
             // for the process's life. sqlx runs each SQLite connection on a thread of its own,
             // spawned by whichever thread opens it, and a spawned thread inherits its parent's
@@ -258,7 +260,7 @@ impl Store {
             key,
             gate: Default::default(),
             intake: Default::default(),
-            wal_path,
+            files,
         })
     }
 
@@ -285,48 +287,6 @@ impl Store {
                 site,
             }),
             Backend::Postgres(_) => None,
-        }
-    }
-
-    /// Copies what the SQLite write-ahead log holds back into the database file, without
-    /// waiting for writers or readers (PASSIVE); a no-op on PostgreSQL. `serve` runs it every
-    /// second so that committing transactions never pay for it.
-    pub async fn checkpoint(&self) -> Result<()> {
-        if let Backend::Sqlite(pool) = &self.backend {
-            let started = std::time::Instant::now();
-            // SQLite's answer: whether it was blocked, the frames in the log, and how many of
-            // them are now in the database file; logged with the time (`sesame_store=trace`)
-            // to see the log's size over a load, and when slow (debug).
-            let (busy, frames, copied): (i64, i64, i64) =
-                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                    .fetch_one(pool)
-                    .await?;
-            let elapsed = started.elapsed();
-            let ms = elapsed.as_millis() as u64;
-            tracing::trace!(busy, frames, copied, ms, "WAL checkpoint");
-            if elapsed > LONG_TURN {
-                tracing::debug!(busy, frames, copied, ms, "long WAL checkpoint");
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes what the SQLite write-ahead log holds to the disk (fdatasync on the log's file,
-    /// beside SQLite: no lock taken, nothing waits for it). `serve` calls it every 50 ms on the
-    /// default `sqlite_synchronous = "normal"`, for two reasons. The log then never gathers
-    /// a second of unwritten frames, which SQLite's own syncs (the checkpoint's, and the one
-    /// of the commit that starts the log over) would have to write out while a commit waits:
-    /// measured, the open-loop p99 at 500 SendEmail/s fell from 70-158 ms to 38-54 ms. And an
-    /// OS crash or power loss can take only the last ~50 ms of commits, not up to a second.
-    /// Blocking; `Ok(false)` when there is no log to sync (PostgreSQL, or not created yet).
-    pub fn sync_wal(&self) -> std::io::Result<bool> {
-        let Some(path) = &self.wal_path else {
-            return Ok(false);
-        };
-        match std::fs::File::open(path) {
-            Ok(file) => file.sync_data().map(|()| true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
         }
     }
 

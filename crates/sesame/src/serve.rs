@@ -140,8 +140,8 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         bg,
     );
     let mut wal_flusher = None;
-    if store.backend_name() == "sqlite" {
-        tracker.spawn(checkpoints(store.clone(), cancel.clone()));
+    if let Some(keeper) = store.wal_keeper() {
+        tracker.spawn(keep_wal(keeper, cancel.clone()));
         if config.storage.sqlite_synchronous == SqliteSynchronous::Normal {
             wal_flusher = Some(flush_wal(store.clone(), cancel.clone())?);
         }
@@ -287,16 +287,17 @@ fn flush_wal(
         .context("starting the WAL flusher thread")
 }
 
-/// Copies the SQLite write-ahead log back into the database every second (`Store::checkpoint`),
-/// so committing transactions never do it themselves.
-async fn checkpoints(store: sesame_store::Store, cancel: CancellationToken) {
+/// Keeps the SQLite write-ahead log short: a `WalKeeper` round every second (it copies the
+/// log back into the database file and starts it over itself, so no commit ever does).
+async fn keep_wal(mut keeper: sesame_store::WalKeeper, cancel: CancellationToken) {
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
-        if let Err(e) = store.checkpoint().await {
+        if let Err(e) = keeper.round().await {
             tracing::warn!(error = %e, "WAL checkpoint failed; SQLite will do it on commit");
         }
     }
+    keeper.close().await;
 }
