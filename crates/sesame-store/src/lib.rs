@@ -146,6 +146,10 @@ pub(crate) struct Turn<'a> {
     site: &'static str,
 }
 
+/// How long an SQLite statement waits for a lock another connection holds (a writer of
+/// another process, or a checkpoint's readers) before it fails busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A turn held longer than this is logged.
 const LONG_TURN: Duration = Duration::from_millis(20);
 
@@ -209,7 +213,7 @@ impl Store {
                     SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
                     SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
                 })
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
                 // Committers do not copy the WAL back into the database: `WalKeeper`, run in
                 // the background every second, does (and starts the log over itself).

@@ -18,7 +18,8 @@
 //!   keeps what the final copy must sync small.
 //! - Once the log holds `RESTART_AFTER_FRAMES`, it starts the log over under the write gate:
 //!   it lets go of the pin, copies the frames written since (RESTART: it waits for readers
-//!   still on an older snapshot, in milliseconds), commits one row to `wal_restarts` (that
+//!   still on an older snapshot, 10 ms at most, else tries again next round), commits one
+//!   row to `wal_restarts` (that
 //!   commit starts the log over and syncs the header, with little left to write), and pins
 //!   the new log before the gate opens again.
 //!
@@ -38,6 +39,9 @@ use crate::{Backend, Result, Store};
 /// only copies. Each start-over holds the write gate for ~10-20 ms, so the fewer the better,
 /// within a bounded log.
 const RESTART_AFTER_FRAMES: i64 = 16_384;
+
+/// How long the start-over waits for readers still on an older snapshot of the log.
+const RESTART_WAIT: Duration = Duration::from_millis(10);
 
 /// A step slower than this is logged (debug).
 const SLOW_STEP: Duration = Duration::from_millis(20);
@@ -67,6 +71,19 @@ fn sync_file(path: &std::path::Path) -> std::io::Result<bool> {
     }
 }
 
+async fn set_busy_timeout(
+    conn: &mut sqlx::pool::PoolConnection<Sqlite>,
+    wait: Duration,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {}",
+        wait.as_millis()
+    )))
+    .execute(&mut **conn)
+    .await?;
+    Ok(())
+}
+
 /// SQLite's answer to a checkpoint: whether it was blocked, the frames in the log, and how
 /// many of them are now in the database file.
 #[derive(Clone, Copy, Debug)]
@@ -83,12 +100,15 @@ impl Checkpoint {
     }
 }
 
-async fn checkpoint(pool: &SqlitePool, mode: &'static str) -> Result<Checkpoint> {
+async fn checkpoint<'e>(
+    conn: impl sqlx::SqliteExecutor<'e>,
+    mode: &'static str,
+) -> Result<Checkpoint> {
     let started = Instant::now();
     let (busy, frames, copied): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "PRAGMA wal_checkpoint({mode})"
     )))
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     let elapsed = started.elapsed();
     let ms = elapsed.as_millis() as u64;
@@ -157,29 +177,52 @@ impl WalKeeper {
         let store = self.store.clone();
         let turn = store.write_gate("wal::restart").await;
         self.unpin().await;
-        let last = checkpoint(&self.pool, "RESTART").await?;
-        if last.complete() {
-            // This commit finds the log copied and no reader on it: it starts the log over.
-            sqlx::query(
-                "INSERT INTO wal_restarts (id, n) VALUES (1, 1) \
-                 ON CONFLICT (id) DO UPDATE SET n = wal_restarts.n + 1",
-            )
-            .execute(&self.pool)
-            .await?;
-        }
-        self.pin().await?;
+        let last = self.start_over().await;
+        let pinned = self.pin().await;
         drop(turn);
+        let (last, ()) = (last?, pinned?);
         let ms = started.elapsed().as_millis() as u64;
-        tracing::trace!(ms, frames = last.frames, "WAL started over");
-        if !last.complete() {
+        if last.complete() {
+            tracing::trace!(ms, frames = last.frames, "WAL started over");
+        } else {
             tracing::debug!(
+                ms,
                 busy = last.busy,
                 frames = last.frames,
                 copied = last.copied,
-                "WAL not started over: a reader held it; next round"
+                "WAL not started over: a reader is on an older snapshot; next round"
             );
         }
         Ok(())
+    }
+
+    /// Under the gate, unpinned: the last copy, then the commit that starts the log over. Its
+    /// connection waits `RESTART_WAIT` at most for readers on an older snapshot, not the
+    /// store's busy timeout: a long reader (a backup's, a big console query's) then costs a
+    /// round, not seconds of the write gate.
+    async fn start_over(&self) -> Result<Checkpoint> {
+        let mut conn = self.pool.acquire().await?;
+        set_busy_timeout(&mut conn, RESTART_WAIT).await?;
+        let last = async {
+            let last = checkpoint(&mut *conn, "RESTART").await?;
+            if last.complete() {
+                // The log is copied and no reader is on it: this commit starts it over.
+                sqlx::query(
+                    "INSERT INTO wal_restarts (id, n) VALUES (1, 1) \
+                     ON CONFLICT (id) DO UPDATE SET n = wal_restarts.n + 1",
+                )
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok::<_, crate::StoreError>(last)
+        }
+        .await;
+        if let Err(e) = set_busy_timeout(&mut conn, crate::BUSY_TIMEOUT).await {
+            // Not back in the pool with the short wait.
+            conn.close_on_drop();
+            return Err(e);
+        }
+        last
     }
 
     /// Moves the pin to the log's head and copies the log up to it, off the gate.
@@ -331,5 +374,49 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
             .await
             .expect("with the pin ended, the store closes");
+    }
+
+    /// A reader on an old snapshot (a backup's, say) keeps the log from starting over, but the
+    /// round waits for it only briefly, not the store's busy timeout, and the next round after
+    /// it ends starts the log over.
+    #[tokio::test]
+    async fn a_long_reader_costs_a_round_not_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/r.db", dir.path().display());
+        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
+            .await
+            .unwrap();
+        let Backend::Sqlite(pool) = &store.backend else {
+            unreachable!()
+        };
+        sqlx::query("CREATE TABLE filler (x BLOB)")
+            .execute(pool)
+            .await
+            .unwrap();
+        let mut keeper = store.wal_keeper().unwrap();
+        keeper.restart_after = 100;
+        keeper.round().await.unwrap();
+        let before = restarts(&store).await;
+
+        let mut reader = pool.begin().await.unwrap();
+        sqlx::query("SELECT count(*) FROM filler")
+            .execute(&mut *reader)
+            .await
+            .unwrap();
+        write_pages(&store, 150).await;
+        let started = std::time::Instant::now();
+        keeper.round().await.unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "the round did not wait out the busy timeout: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(restarts(&store).await, before, "the reader held the log");
+
+        reader.rollback().await.unwrap();
+        keeper.round().await.unwrap();
+        assert_eq!(restarts(&store).await, before + 1);
+        keeper.close().await;
+        store.close().await;
     }
 }
