@@ -280,7 +280,7 @@ impl WalKeeper {
 
 #[cfg(test)]
 mod tests {
-    use super::{Checkpoint, checkpoint};
+    use super::{Checkpoint, WalKeeper, checkpoint};
     use crate::{Backend, ServerKey, Store};
 
     /// A PASSIVE checkpoint from any connection (it copies as much as the readers allow).
@@ -314,11 +314,10 @@ mod tests {
         }
     }
 
-    /// While the keeper pins the log, no checkpoint copies all of it and no commit starts it
-    /// over; the keeper's round does, once the log is long, and every row stays.
-    #[tokio::test]
-    async fn only_the_keeper_starts_the_log_over() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A new store in `dir` with a `filler` table, and its keeper, which starts the log over
+    /// from 100 frames, after a first round (the migrations' frames may make it start the log
+    /// over already); with the start-overs counted so far.
+    async fn store_and_keeper(dir: &tempfile::TempDir) -> (Store, WalKeeper, i64) {
         let url = format!("sqlite://{}/k.db", dir.path().display());
         let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
             .await
@@ -332,9 +331,20 @@ mod tests {
             .unwrap();
         let mut keeper = store.wal_keeper().expect("SQLite has a log to keep");
         keeper.restart_after = 100;
-        // The migrations' frames: the first round may start the log over already.
         keeper.round().await.unwrap();
         let before = restarts(&store).await;
+        (store, keeper, before)
+    }
+
+    /// While the keeper pins the log, no checkpoint copies all of it and no commit starts it
+    /// over; the keeper's round does, once the log is long, and every row stays.
+    #[tokio::test]
+    async fn only_the_keeper_starts_the_log_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mut keeper, before) = store_and_keeper(&dir).await;
+        let Backend::Sqlite(pool) = &store.backend else {
+            unreachable!()
+        };
         let pinned_at = log_state(&store).await.frames;
 
         write_pages(&store, 60).await;
@@ -382,21 +392,10 @@ mod tests {
     #[tokio::test]
     async fn a_long_reader_costs_a_round_not_the_gate() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/r.db", dir.path().display());
-        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-            .await
-            .unwrap();
+        let (store, mut keeper, before) = store_and_keeper(&dir).await;
         let Backend::Sqlite(pool) = &store.backend else {
             unreachable!()
         };
-        sqlx::query("CREATE TABLE filler (x BLOB)")
-            .execute(pool)
-            .await
-            .unwrap();
-        let mut keeper = store.wal_keeper().unwrap();
-        keeper.restart_after = 100;
-        keeper.round().await.unwrap();
-        let before = restarts(&store).await;
 
         let mut reader = pool.begin().await.unwrap();
         sqlx::query("SELECT count(*) FROM filler")
