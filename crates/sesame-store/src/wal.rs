@@ -19,9 +19,13 @@
 //! - Once the log holds `RESTART_AFTER_FRAMES`, it starts the log over under the write gate:
 //!   it lets go of the pin, copies the frames written since (RESTART: it waits for readers
 //!   still on an older snapshot, 10 ms at most, else tries again next round), commits one
-//!   row to `wal_restarts` (that
-//!   commit starts the log over and syncs the header, with little left to write), and pins
-//!   the new log before the gate opens again.
+//!   row to `wal_restarts` (that commit starts the log over and syncs the header, with little
+//!   left to write), and pins the new log before the gate opens again.
+//!
+//! A pin taken while the whole log is copied (an idle store, or a start-over that a reader
+//! held up) holds nothing: SQLite's readers then read the database file alone. Until the next
+//! round a commit may start the log over itself, as before; with that little written, its
+//! sync is short.
 //!
 //! The log's frames stay in it until the database file holding their copies is synced
 //! (SQLite's own rule: it syncs the database file before a complete checkpoint counts), so

@@ -296,7 +296,9 @@ async fn keep_wal(mut keeper: sesame_store::WalKeeper, cancel: CancellationToken
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
         if let Err(e) = keeper.round().await {
-            tracing::warn!(error = %e, "WAL checkpoint failed; SQLite will do it on commit");
+            // The log is left unpinned: until the next round, SQLite's commits copy it back
+            // (past 40 000 frames) and start it over themselves.
+            tracing::warn!(error = %e, "keeping the SQLite WAL failed; trying again in a second");
         }
     }
     keeper.close().await;
