@@ -335,25 +335,6 @@ mod tests {
         nices
     }
 
-    /// `sync_wal` syncs the log of an SQLite store once it exists, and says when there is
-    /// none.
-    #[tokio::test]
-    async fn sync_wal_finds_the_log_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/w.db", dir.path().display());
-        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-            .await
-            .unwrap();
-        assert!(
-            dir.path().join("w.db-wal").exists(),
-            "WAL mode makes the log"
-        );
-        assert!(store.sync_wal().unwrap());
-        store.close().await;
-        std::fs::remove_file(dir.path().join("w.db-wal")).ok();
-        assert!(!store.sync_wal().unwrap(), "no log, nothing to sync");
-    }
-
     /// Every SQLite connection is opened by `open_with`, so its worker thread has the opening
     /// thread's priority; work from a background-priority thread (nice 10) opens none, even
     /// when it holds every connection at once.

@@ -272,9 +272,10 @@ impl WalKeeper {
             .map_err(|e| std::io::Error::other(e.to_string()))
             .and_then(|synced| synced)
             .map_err(|e| crate::StoreError::Database(sqlx::Error::Io(e)))?;
-        if started.elapsed() > SLOW_STEP {
+        let elapsed = started.elapsed();
+        if elapsed > SLOW_STEP {
             tracing::debug!(
-                ms = started.elapsed().as_millis() as u64,
+                ms = elapsed.as_millis() as u64,
                 "long sync of the database file"
             );
         }
@@ -284,21 +285,26 @@ impl WalKeeper {
 
 #[cfg(test)]
 mod tests {
+    use sqlx::SqlitePool;
+
     use super::{Checkpoint, WalKeeper, checkpoint};
     use crate::{Backend, ServerKey, Store};
 
+    fn sqlite(store: &Store) -> &SqlitePool {
+        let Backend::Sqlite(pool) = &store.backend else {
+            unreachable!("the tests open SQLite stores")
+        };
+        pool
+    }
+
     /// A PASSIVE checkpoint from any connection (it copies as much as the readers allow).
     async fn log_state(store: &Store) -> Checkpoint {
-        let Backend::Sqlite(pool) = &store.backend else {
-            unreachable!()
-        };
+        let pool = sqlite(store);
         checkpoint(pool, "PASSIVE").await.unwrap()
     }
 
     async fn restarts(store: &Store) -> i64 {
-        let Backend::Sqlite(pool) = &store.backend else {
-            unreachable!()
-        };
+        let pool = sqlite(store);
         let (n,): (i64,) = sqlx::query_as("SELECT coalesce(max(n), 0) FROM wal_restarts")
             .fetch_one(pool)
             .await
@@ -307,15 +313,32 @@ mod tests {
     }
 
     async fn write_pages(store: &Store, rows: usize) {
-        let Backend::Sqlite(pool) = &store.backend else {
-            unreachable!()
-        };
+        let pool = sqlite(store);
         for _ in 0..rows {
             sqlx::query("INSERT INTO filler (x) VALUES (randomblob(3000))")
                 .execute(pool)
                 .await
                 .unwrap();
         }
+    }
+
+    /// `sync_wal` syncs the log of an SQLite store once it exists, and says when there is
+    /// none.
+    #[tokio::test]
+    async fn sync_wal_finds_the_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
+            .await
+            .unwrap();
+        assert!(
+            dir.path().join("w.db-wal").exists(),
+            "WAL mode makes the log"
+        );
+        assert!(store.sync_wal().unwrap());
+        store.close().await;
+        std::fs::remove_file(dir.path().join("w.db-wal")).ok();
+        assert!(!store.sync_wal().unwrap(), "no log, nothing to sync");
     }
 
     /// A new store in `dir` with a `filler` table, and its keeper, which starts the log over
@@ -326,9 +349,7 @@ mod tests {
         let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
             .await
             .unwrap();
-        let Backend::Sqlite(pool) = &store.backend else {
-            unreachable!()
-        };
+        let pool = sqlite(&store);
         sqlx::query("CREATE TABLE filler (x BLOB)")
             .execute(pool)
             .await
@@ -346,9 +367,7 @@ mod tests {
     async fn only_the_keeper_starts_the_log_over() {
         let dir = tempfile::tempdir().unwrap();
         let (store, mut keeper, before) = store_and_keeper(&dir).await;
-        let Backend::Sqlite(pool) = &store.backend else {
-            unreachable!()
-        };
+        let pool = sqlite(&store);
         let pinned_at = log_state(&store).await.frames;
 
         write_pages(&store, 60).await;
@@ -397,9 +416,7 @@ mod tests {
     async fn a_long_reader_costs_a_round_not_the_gate() {
         let dir = tempfile::tempdir().unwrap();
         let (store, mut keeper, before) = store_and_keeper(&dir).await;
-        let Backend::Sqlite(pool) = &store.backend else {
-            unreachable!()
-        };
+        let pool = sqlite(&store);
 
         let mut reader = pool.begin().await.unwrap();
         sqlx::query("SELECT count(*) FROM filler")
