@@ -62,6 +62,23 @@ pub struct Worker {
     rotations: Rotations<PoolScope>,
     /// Renders and signs batch tasks' copies (the DKIM keys, the link signer).
     submit: SubmitSettings,
+    /// The deliveries the pass in flight holds, for the heartbeat.
+    held: std::sync::Mutex<Option<Held>>,
+}
+
+/// A pass's leased deliveries, and when their leases were last set.
+struct Held {
+    since: std::time::Instant,
+    ids: Vec<i64>,
+}
+
+/// Clears `Worker::held` when the pass ends, however it ends.
+struct Holding<'a>(&'a std::sync::Mutex<Option<Held>>);
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 impl Worker {
@@ -85,6 +102,7 @@ impl Worker {
             wakeup,
             rotations: Rotations::new(),
             submit,
+            held: std::sync::Mutex::new(None),
         }
     }
 
@@ -103,6 +121,11 @@ impl Worker {
             return Ok(0);
         }
         let n = leased.len();
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Held {
+            since: std::time::Instant::now(),
+            ids: leased.iter().map(|d| d.id).collect(),
+        });
+        let _holding = Holding(&self.held);
         // Grouped by destination domain and by source pool: a connection bound to one
         // account's dedicated address never carries another's mail.
         let sending_ips = SendingIps::resolve(&self.store, &self.rotations, &leased).await?;
@@ -394,8 +417,10 @@ impl Worker {
         }
     }
 
-    /// Renews this worker's leases every third of the lease time until cancelled, so a long
-    /// delivery keeps its rows while a crashed worker's rows come back within one lease.
+    /// Checks every third of the lease time, until cancelled, whether the pass in flight has
+    /// held its leases that long, and renews them then (by id), so a long delivery keeps its
+    /// rows while a crashed worker's rows come back within one lease. A lease is renewed
+    /// before two thirds of it have passed; most passes end before their first renewal.
     async fn heartbeat(&self, cancel: CancellationToken) {
         let period = (self.settings.lease / 3).max(Duration::from_secs(1));
         loop {
@@ -403,9 +428,22 @@ impl Worker {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(period) => {}
             }
+            let ids = {
+                let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                match &*held {
+                    Some(held) if held.since.elapsed() >= period => held.ids.clone(),
+                    _ => continue,
+                }
+            };
+            let renewed_at = std::time::Instant::now();
             let until = sesame_core::time::now_unix() + self.settings.lease.as_secs() as i64;
-            if let Err(e) = self.store.renew_leases(&self.owner, until).await {
-                tracing::warn!(error = %e, "could not renew delivery leases");
+            match self.store.renew_leases(&self.owner, &ids, until).await {
+                Ok(_) => {
+                    if let Some(held) = &mut *self.held.lock().unwrap_or_else(|e| e.into_inner()) {
+                        held.since = renewed_at;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew delivery leases"),
             }
         }
     }

@@ -211,6 +211,11 @@ fn attempt_columns(attempt: &Attempt, now: i64) -> (i64, String, Option<i64>, Op
 impl Store {
     /// Claims up to `limit` due deliveries for `owner` until `lease_until`, transactional
     /// mail first, then the longest waiting.
+    ///
+    /// One priority at a time, highest first, each in due order on `deliveries_next`: a lease
+    /// reads the rows it takes (and those leased already), never every due row, and deferred
+    /// rows (due later) cost nothing. Priorities are trigger types (0, 1); the next one down
+    /// is found through the same index, so no value is ever skipped.
     pub async fn lease_due(
         &self,
         owner: &str,
@@ -218,36 +223,44 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<LeasedDelivery>> {
-        let rows = match &self.backend {
-            Backend::Postgres(pool) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-                     SELECT id FROM deliveries WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                     ORDER BY priority DESC, due_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING {LEASE_COLUMNS}"
-                )))
-                .bind(owner)
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-            }
-            // SQLite runs one writer at a time, so the sub-select and update cannot interleave.
-            Backend::Sqlite(pool) => {
-                let _gate = self.write_gate("queue::lease_due").await;
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-                     SELECT id FROM deliveries WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                     ORDER BY priority DESC, due_at LIMIT $4) RETURNING {LEASE_COLUMNS}"
-                )))
-                .bind(owner)
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-            }
+        // Rows another worker holds are skipped on PostgreSQL; SQLite has one writer at a
+        // time, so the sub-select and the update cannot interleave.
+        let lock = match self.backend {
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite(_) => "",
         };
+        let take = format!(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+             SELECT id FROM deliveries WHERE priority = $3 AND due_at <= $4 \
+             AND (lease_until IS NULL OR lease_until < $4) ORDER BY due_at LIMIT $5{lock}) \
+             RETURNING {LEASE_COLUMNS}"
+        );
+        let rows = on_pool!(self, pool => {
+            let (_gate, mut tx) = crate::begin_write!(self, pool);
+            let mut leased: Vec<LeasedDelivery> = Vec::new();
+            let mut below = i64::MAX;
+            while (leased.len() as i64) < limit {
+                let (next,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MAX(priority) FROM deliveries WHERE due_at IS NOT NULL AND priority < $1",
+                )
+                .bind(below)
+                .fetch_one(&mut *tx)
+                .await?;
+                let Some(priority) = next else { break };
+                let rows: Vec<LeasedDelivery> = sqlx::query_as(sqlx::AssertSqlSafe(take.clone()))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(priority)
+                    .bind(now)
+                    .bind(limit - leased.len() as i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                leased.extend(rows);
+                below = priority;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(leased)
+        })?;
         Ok(rows)
     }
 
@@ -497,16 +510,25 @@ impl Store {
         Ok(n)
     }
 
-    /// Extends every lease of `owner` to `lease_until` (a worker's heartbeat while it delivers).
-    pub async fn renew_leases(&self, owner: &str, lease_until: i64) -> Result<u64> {
-        let n = on_pool_write!(self, pool => {
-            sqlx::query("UPDATE deliveries SET lease_until = $1 WHERE lease_owner = $2")
-                .bind(lease_until)
-                .bind(owner)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+    /// Extends `owner`'s leases of `ids` to `lease_until` (a worker's heartbeat while it
+    /// delivers them), by id: no look through the table. Returns how many it still held.
+    pub async fn renew_leases(&self, owner: &str, ids: &[i64], lease_until: i64) -> Result<u64> {
+        let mut n = 0;
+        for part in ids.chunks(ROWS_PER_LOOKUP) {
+            let sql = format!(
+                "UPDATE deliveries SET lease_until = $1 WHERE lease_owner = $2 AND id IN ({})",
+                placeholders(3, part.len())
+            );
+            n += on_pool_write!(self, pool => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(lease_until)
+                    .bind(owner);
+                for id in part {
+                    query = query.bind(*id);
+                }
+                query.execute(pool).await.map(|r| r.rows_affected())
+            })?;
+        }
         Ok(n)
     }
 
