@@ -57,7 +57,13 @@ macro_rules! on_pool_write {
         let _gate = $store
             .write_gate(concat!(module_path!(), ":", line!()))
             .await;
-        $crate::on_pool!($store, $pool => $body)
+        match &$store.backend {
+            $crate::Backend::Sqlite(_) => {
+                let $pool = $store.sqlite_writer();
+                $body
+            }
+            $crate::Backend::Postgres($pool) => $body,
+        }
     }};
 }
 pub(crate) use on_pool_write;
@@ -72,7 +78,7 @@ macro_rules! begin_write {
         let gate = $store
             .write_gate(concat!(module_path!(), ":", line!()))
             .await;
-        let tx = $crate::WritePool::begin_write($pool).await?;
+        let tx = $crate::WritePool::begin_write($pool, &$store).await?;
         (gate, tx)
     }};
 }
@@ -83,19 +89,27 @@ pub(crate) trait WritePool {
     type Db: sqlx::Database;
     fn begin_write(
         &self,
+        store: &Store,
     ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Db>>> + Send;
 }
 
+/// On the store's writer connection (`Store::sqlite_writer`), whichever pool `on_pool!` gave.
 impl WritePool for SqlitePool {
     type Db = sqlx::Sqlite;
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(
+        &self,
+        store: &Store,
+    ) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        store.sqlite_writer().begin_with("BEGIN IMMEDIATE").await
     }
 }
 
 impl WritePool for PgPool {
     type Db = sqlx::Postgres;
-    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    async fn begin_write(
+        &self,
+        _store: &Store,
+    ) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.begin().await
     }
 }
@@ -156,6 +170,9 @@ const LONG_TURN: Duration = Duration::from_millis(20);
 /// The SQLite pool's size: all opened at start (see `Store::open_with`).
 const SQLITE_CONNECTIONS: u32 = 8;
 
+/// The writer connection's page cache (`PRAGMA cache_size`, negative: KiB), 16 MiB.
+const WRITER_CACHE_KIB: &str = "-16384";
+
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
         let held = self.since.elapsed();
@@ -180,6 +197,8 @@ pub struct Store {
     intake: std::sync::Arc<intake::Intake>,
     /// The SQLite database file and its log (`wal`); `None` on PostgreSQL and in memory.
     files: Option<std::sync::Arc<wal::SqliteFiles>>,
+    /// SQLite: the one connection every writer behind the gate uses (`sqlite_writer`).
+    writer: Option<SqlitePool>,
 }
 
 impl Store {
@@ -194,6 +213,7 @@ impl Store {
     pub async fn open_with(url: &str, key: ServerKey, sync: SqliteSynchronous) -> Result<Store> {
         let file = sqlite_path(url);
         let files = file.map(|p| wal::SqliteFiles::of(p).into());
+        let mut writer = None;
         let backend = if url.starts_with("sqlite:") {
             if let Some(parent) = file.and_then(|p| Path::new(p).parent().map(Path::to_owned))
                 && !parent.as_os_str().is_empty()
@@ -219,31 +239,16 @@ impl Store {
                 // the background every second, does (and starts the log over itself).
                 // This bound (160 MiB of WAL) only applies if that job falls behind.
                 .pragma("wal_autocheckpoint", "40000");
-            // Every connection is opened below, by the thread that opens the store, and kept
-            // for the process's life. sqlx runs each SQLite connection on a thread of its own,
-            // spawned by whichever thread opens it, and a spawned thread inherits its parent's
-            // priority: a connection opened lazily by a background task (`engine::cpu`, nice 10)
-            // would run intake's statements at background priority, behind the DKIM signing
-            // (measured: 3 of 8 worker threads at nice 10, 2.4 s of run-queue wait in 8 s).
-            // No liveness ping before each use either: a local file does not hang up, and the
-            // ping is a round trip to the worker thread per statement.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(SQLITE_CONNECTIONS)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .test_before_acquire(false)
-                .connect_with(options)
-                .await
-                .map_err(|e| StoreError::Open(e.to_string()))?;
+            // Every connection is opened now, by this thread (`open_sqlite_pool`).
+            let pool = open_sqlite_pool(options.clone(), SQLITE_CONNECTIONS).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-            // One after another: a new file's first connections would race for its WAL switch.
-            let mut opened = Vec::with_capacity(SQLITE_CONNECTIONS as usize);
-            for _ in 0..SQLITE_CONNECTIONS {
-                opened.push(pool.acquire().await?);
-            }
-            for mut conn in opened {
-                // Back in the pool now, not by a task spawned on drop.
-                conn.return_to_pool().await;
+            // The writers' own connection: its page cache stays warm, as no other connection
+            // writes (a connection's cache is dropped whenever another one has written since
+            // its last transaction), and it is bigger, for the index pages every write walks.
+            if file.is_some() {
+                writer = Some(
+                    open_sqlite_pool(options.pragma("cache_size", WRITER_CACHE_KIB), 1).await?,
+                );
             }
             Backend::Sqlite(pool)
         } else {
@@ -265,7 +270,18 @@ impl Store {
             gate: Default::default(),
             intake: Default::default(),
             files,
+            writer,
         })
+    }
+
+    /// The SQLite pool writers use: the writer connection, or the pool itself for a database
+    /// in memory. Only for writers holding the gate (`on_pool_write!`, `begin_write!`).
+    pub(crate) fn sqlite_writer(&self) -> &SqlitePool {
+        match (&self.writer, &self.backend) {
+            (Some(writer), _) => writer,
+            (None, Backend::Sqlite(pool)) => pool,
+            (None, Backend::Postgres(_)) => unreachable!("the SQLite writer of a PostgreSQL store"),
+        }
     }
 
     /// A sub-key of the server key for `label` (see `ServerKey::derive`).
@@ -303,6 +319,35 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// Opens an SQLite pool of `n` connections, every one now, by the calling thread, each kept
+/// for the process's life. sqlx runs each SQLite connection on a thread of its own, spawned
+/// by whichever thread opens it, and a spawned thread inherits its parent's priority: a
+/// connection opened lazily by a background task (`engine::cpu`, nice 10) would run intake's
+/// statements at background priority, behind the DKIM signing (measured: 3 of 8 worker
+/// threads at nice 10, 2.4 s of run-queue wait in 8 s). No liveness ping before each use
+/// either: a local file does not hang up, and the ping is a round trip to the worker thread
+/// per statement.
+async fn open_sqlite_pool(options: SqliteConnectOptions, n: u32) -> Result<SqlitePool> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(n)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(|e| StoreError::Open(e.to_string()))?;
+    // One after another: a new file's first connections would race for its WAL switch.
+    let mut opened = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        opened.push(pool.acquire().await?);
+    }
+    for mut conn in opened {
+        // Back in the pool now, not by a task spawned on drop.
+        conn.return_to_pool().await;
+    }
+    Ok(pool)
 }
 
 /// The file path of a `sqlite:` URL (`None` for other schemes and in-memory databases).
