@@ -557,6 +557,15 @@ async fn admit(
             copies.insert(i, copy);
         }
     }
+    // A personalised message with one recipient is stored once: that recipient's copy is the
+    // message's body, and its delivery sends the message's (no second copy to write).
+    let mut body = prepared.message;
+    if n_accepted == 1
+        && let Some(i) = copies.keys().next().copied()
+        && let Some(copy) = copies.remove(&i)
+    {
+        body = copy;
+    }
 
     let new_deliveries: Vec<NewDelivery<'_>> = deliveries
         .iter()
@@ -582,7 +591,7 @@ async fn admit(
             subject: &prepared.subject,
             template_id: prepared.template_id,
             trigger_type: prepared.trigger_type,
-            body: &prepared.message,
+            body: &body,
             sign_pending: true,
             day: sesame_core::time::start_of_day(now, &settings.time_zone),
             account_cap: caps.account,
