@@ -138,3 +138,29 @@ def test_sigkill_loses_no_accepted_message(make_sending_server, sink, dns, sync)
         bad = undelivered()
         raise AssertionError(f"{len(bad)} accepted messages do not show DeliverStatus 1: {bad[:5]}") from None
 
+
+
+def test_another_process_closing_the_database_splits_nothing(sesame_factory):
+    """SQLite's locks belong to the process, and closing any descriptor of the database drops
+    them all. The server syncs the database file after each background copy of the log; it
+    once did so through a descriptor it opened and closed, and lost its shared lock: the next
+    process to close its last connection (here Python's sqlite3, then a `sesame` command)
+    took the exclusive lock and deleted the log and its index under the server, which went on
+    alone with unlinked copies and never saw another process's commits again."""
+    if os.environ.get("SESAME_TEST_DATABASE_URL"):
+        pytest.skip("SQLite's locks only")
+    import sqlite3
+
+    srv = sesame_factory(name="locks")
+    path = srv.db.url.removeprefix("sqlite://")
+    for _ in range(3):
+        time.sleep(1.2)  # a round of the server's log keeper (every second) syncs the file
+        con = sqlite3.connect(path, timeout=10)
+        assert con.execute("SELECT count(*) FROM accounts").fetchone()[0] >= 0
+        con.close()
+    fds = [os.readlink(f"/proc/{srv.proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{srv.proc.pid}/fd")]
+    assert not [f for f in fds if "sesame.db" in f and f.endswith("(deleted)")], fds
+    assert os.path.exists(path + "-wal") and os.path.exists(path + "-shm")
+    # A commit of another process is seen at once.
+    acc = srv.account("locks")
+    assert call(srv.client(acc), "ListEmailIdentities", {})["EmailIdentities"] == []

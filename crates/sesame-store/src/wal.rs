@@ -55,6 +55,8 @@ const SLOW_STEP: Duration = Duration::from_millis(20);
 pub(crate) struct SqliteFiles {
     pub(crate) db: PathBuf,
     pub(crate) wal: PathBuf,
+    /// The database file, opened once for `sync_db` and never closed (see `sync_db_file`).
+    db_file: std::sync::OnceLock<std::mem::ManuallyDrop<std::fs::File>>,
 }
 
 impl SqliteFiles {
@@ -62,11 +64,36 @@ impl SqliteFiles {
         SqliteFiles {
             db: PathBuf::from(db),
             wal: PathBuf::from(format!("{db}-wal")),
+            db_file: std::sync::OnceLock::new(),
         }
+    }
+
+    /// fdatasync on the database file, through a descriptor this process never closes.
+    ///
+    /// SQLite's locks are POSIX record locks, which belong to the process: closing ANY
+    /// descriptor of a file drops every lock the process holds on it. A sync through a file
+    /// opened and closed each time (as `sync_file` does) dropped SQLite's shared lock on the
+    /// database; another process closing its last connection (a `sesame` command, a backup,
+    /// the `sqlite3` shell) could then take the exclusive lock, copy the log and delete it and
+    /// its index, while this process went on with its own unlinked copies: neither saw the
+    /// other's commits again, and this process's would be lost. The log itself carries no
+    /// lock, so `sync_file` on it is safe.
+    fn sync_db_file(&self) -> std::io::Result<bool> {
+        let file = match self.db_file.get() {
+            Some(file) => file,
+            // Never dropped, even when another caller's descriptor wins the race.
+            None => match std::fs::File::open(&self.db).map(std::mem::ManuallyDrop::new) {
+                Ok(file) => self.db_file.get_or_init(|| file),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            },
+        };
+        file.sync_data().map(|()| true)
     }
 }
 
-/// fdatasync on `path`; `Ok(false)` when the file does not exist.
+/// fdatasync on `path`; `Ok(false)` when the file does not exist. Only for a file SQLite
+/// takes no lock on (the log): closing it would drop the process's locks on that file.
 fn sync_file(path: &std::path::Path) -> std::io::Result<bool> {
     match std::fs::File::open(path) {
         Ok(file) => file.sync_data().map(|()| true),
@@ -267,7 +294,7 @@ impl WalKeeper {
             return Ok(());
         };
         let started = Instant::now();
-        tokio::task::spawn_blocking(move || sync_file(&files.db))
+        tokio::task::spawn_blocking(move || files.sync_db_file())
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))
             .and_then(|synced| synced)
