@@ -13,6 +13,8 @@ import json
 import random
 import re
 import socket
+import sqlite3
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -634,3 +636,25 @@ def dkim_signatures(raw: bytes, zone: Zone) -> list[dict]:
         out.append({"d": tags.get("d"), "s": tags.get("s"), "a": tags.get("a"), "h": tags.get("h"),
                     "ok": ok, "error": tags.get("error")})
     return out
+
+
+def run_sql(srv, statement: str) -> None:
+    """Runs one statement on the server's database (SQLite file or PostgreSQL)."""
+    if srv.db.name:
+        r = subprocess.run(["psql", srv.db.url, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+    else:
+        with sqlite3.connect(srv.db.url.removeprefix("sqlite://"), timeout=10) as db:
+            db.execute(statement)
+
+
+def query_sql(srv, statement: str) -> list[tuple]:
+    """Rows of one query on the server's database (SQLite file or PostgreSQL), as strings."""
+    if srv.db.name:
+        r = subprocess.run(["psql", srv.db.url, "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", statement],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return [tuple(line.split("\t")) for line in r.stdout.splitlines() if line]
+    with sqlite3.connect(srv.db.url.removeprefix("sqlite://"), timeout=10) as db:
+        return [tuple(str(v) for v in row) for row in db.execute(statement)]

@@ -7,14 +7,13 @@ tenant isolation.
 from __future__ import annotations
 
 import json
-import sqlite3
-import subprocess
 import time
 from datetime import datetime, timedelta
 
 import pytest
 
-from helpers import API_TZ, call, expect_error, ready_sender, send_params, sink_domain, wait_until
+from helpers import (API_TZ, call, expect_error, query_sql, ready_sender, run_sql, send_params, sink_domain,
+                     wait_until)
 
 # Short cycles and ticks so timed and cyclic tasks fire within seconds.
 BULK = {"bulk": {"tick": "200ms", "cycle_unit": "2s", "chunk": 50}}
@@ -34,28 +33,6 @@ def acc(srv):
 def new_list(client, name: str | None = None) -> int:
     return call(client, "CreateReceiver", {"ReceiversName": name or f"list-{time.monotonic_ns()}",
                                            "Desc": "test list"})["ReceiverId"]
-
-
-def run_sql(srv, statement: str) -> None:
-    """Runs one statement on the server's database (SQLite file or PostgreSQL)."""
-    if srv.db.name:
-        r = subprocess.run(["psql", srv.db.url, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-    else:
-        with sqlite3.connect(srv.db.url.removeprefix("sqlite://"), timeout=10) as db:
-            db.execute(statement)
-
-
-def query_sql(srv, statement: str) -> list[tuple]:
-    """Rows of one query on the server's database (SQLite file or PostgreSQL), as strings."""
-    if srv.db.name:
-        r = subprocess.run(["psql", srv.db.url, "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", statement],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        return [tuple(line.split("\t")) for line in r.stdout.splitlines() if line]
-    with sqlite3.connect(srv.db.url.removeprefix("sqlite://"), timeout=10) as db:
-        return [tuple(str(v) for v in row) for row in db.execute(statement)]
 
 
 def begin_time(seconds: float) -> str:

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from helpers import (api_today, call, create_template, dkim_signatures, expect_error, ready_sender, send,
+from helpers import (api_today, call, create_template, dkim_signatures, expect_error, query_sql, ready_sender, send,
                      sink_domain, status_of, wait_deliver_status, wait_until)
 
 HTML = ('<html><body><p>Hello {{name}}, see <a href="https://shop.example/offer?id=7&amp;x=1">the offer</a> '
@@ -168,6 +168,31 @@ def test_each_recipient_gets_own_links(srv, acc, snd, rd, sink):
     pb = re.search(r'/t/o/([^"]+)\.gif', html_of(sink.wait_message(b))).group(1)
     assert pa != pb
     assert sink.wait_message(a).message["To"] == sink.wait_message(b).message["To"]
+
+
+def test_one_recipient_copy_is_stored_once(srv, acc, snd, rd, sink):
+    """A tracked mail to one recipient is written once: its own copy (pixel and links) is the
+    message's body, and the delivery keeps no second copy; two recipients keep one each."""
+    _, client = acc
+    sender, tid = snd
+    one = f"ok-{uuid.uuid4().hex[:8]}@{rd}"
+    mid = send(client, sender, [one], tid, {"name": "Ed"})
+    wait_deliver_status(client, mid, one, 1)
+    pixel = re.search(r'/t/o/([^"]+)\.gif', html_of(sink.wait_message(one))).group(1)
+    body_hex = "encode(m.body, 'hex')" if srv.db.name else "hex(m.body)"
+    rows = query_sql(srv, f"SELECT d.body IS NULL, {body_hex} FROM deliveries d JOIN messages m "
+                          f"ON m.id = d.message_row WHERE m.message_id = '{mid}'")
+    assert len(rows) == 1
+    own_body_missing, body = rows[0]
+    assert own_body_missing in ("1", "t"), "the delivery keeps no copy of its own"
+    stored = email.message_from_bytes(bytes.fromhex(body), policy=email.policy.default)
+    assert pixel in stored.get_body(("html",)).get_content(), "the message's body is the recipient's copy"
+    a, b = (f"ok-{uuid.uuid4().hex[:8]}@{rd}" for _ in range(2))
+    mid = send(client, sender, [a, b], tid, {"name": "Fi"})
+    wait_deliver_status(client, mid, b, 1)
+    rows = query_sql(srv, "SELECT d.body IS NOT NULL FROM deliveries d JOIN messages m ON m.id = d.message_row "
+                          f"WHERE m.message_id = '{mid}'")
+    assert sorted(r[0] for r in rows) in (["1", "1"], ["t", "t"])
 
 
 def test_unsubscribe_config_actions_and_default_footer(srv, acc, snd, rd, sink):
