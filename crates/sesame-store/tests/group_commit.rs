@@ -90,12 +90,7 @@ async fn burst(
 }
 
 async fn group_commit(store: &Store) {
-    let account = store.create_account("group", NOW).await.unwrap().account_id;
-    let domain = store
-        .create_domain(account, "group.example.test", 0, "[]", &[], NOW)
-        .await
-        .unwrap()
-        .id;
+    let (account, domain) = common::account_with_domain(store, "group", NOW).await;
 
     // 60 at once under no cap: all stored, each with its own row and body.
     let outcomes = burst(store, account, domain, 0..60, None, None).await;

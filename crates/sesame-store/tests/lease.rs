@@ -58,12 +58,7 @@ fn recipients(leased: &[sesame_store::queue::LeasedDelivery]) -> Vec<&str> {
 }
 
 async fn leases(store: &Store) {
-    let account = store.create_account("lease", NOW).await.unwrap().account_id;
-    let domain = store
-        .create_domain(account, "lease.example.test", 0, "[]", &[], NOW)
-        .await
-        .unwrap()
-        .id;
+    let (account, domain) = common::account_with_domain(store, "lease", NOW).await;
     // Bulk mail waiting longest, transactional mail after it, one transactional message
     // deferred to later.
     queue(store, account, domain, "bulk1@dest.test", 0, NOW - 300).await;

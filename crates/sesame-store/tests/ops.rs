@@ -61,12 +61,7 @@ async fn message(
 
 async fn ops_story(store: &Store, dir: &std::path::Path) {
     let now = 1_800_000_000;
-    let account = store.create_account("ops", now).await.unwrap().account_id;
-    let domain = store
-        .create_domain(account, "ops.example.test", 0, "[]", &[], now)
-        .await
-        .unwrap()
-        .id;
+    let (account, domain) = common::account_with_domain(store, "ops", now).await;
     let ancient = message(store, account, domain, "m-ancient", now - 40 * DAY, false).await;
     let week_old = message(store, account, domain, "m-week", now - 10 * DAY, false).await;
     let stuck = message(store, account, domain, "m-stuck", now - 40 * DAY, true).await;

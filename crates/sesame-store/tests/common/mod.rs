@@ -71,3 +71,14 @@ impl TestStore {
         }
     }
 }
+
+/// A new account `name` and its sender domain `<name>.example.test` (no DKIM key): their ids.
+pub async fn account_with_domain(store: &Store, name: &str, now: i64) -> (i64, i64) {
+    let account = store.create_account(name, now).await.unwrap().account_id;
+    let domain = store
+        .create_domain(account, &format!("{name}.example.test"), 0, "[]", &[], now)
+        .await
+        .unwrap()
+        .id;
+    (account, domain)
+}
