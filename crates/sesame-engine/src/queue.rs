@@ -122,7 +122,8 @@ impl Worker {
         }
         let n = leased.len();
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Held {
-            since: std::time::Instant::now(),
+            // Taken before the lease was: no later than the lease's own start.
+            since: started,
             ids: leased.iter().map(|d| d.id).collect(),
         });
         let _holding = Holding(&self.held);

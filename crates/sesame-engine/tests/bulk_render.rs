@@ -23,6 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 /// A relay that accepts everything and keeps each message's data (dot-unstuffed).
 async fn relay() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    slow_relay(Duration::ZERO).await
+}
+
+/// `relay`, answering each message's data after `delay`.
+async fn slow_relay(delay: Duration) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let address = listener.local_addr().unwrap();
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -54,6 +59,7 @@ async fn relay() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                                 }
                                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
                             }
+                            tokio::time::sleep(delay).await;
                             kept.lock().unwrap().push(data);
                             b"250 queued\r\n"
                         }
@@ -210,6 +216,11 @@ async fn fan_out(w: &World, names: &[&str]) {
 }
 
 fn worker(w: &World, relay: SocketAddr) -> Worker {
+    worker_leasing(w, relay, Duration::from_secs(20))
+}
+
+/// `worker`, with leases of `lease`.
+fn worker_leasing(w: &World, relay: SocketAddr, lease: Duration) -> Worker {
     let resolver = MxResolver::with_timeout(
         &[SocketAddr::from((Ipv4Addr::LOCALHOST, 9))],
         Duration::from_millis(200),
@@ -223,12 +234,12 @@ fn worker(w: &World, relay: SocketAddr) -> Worker {
             port: 25,
             relay: Some(relay),
             connect_timeout: Duration::from_secs(5),
-            command_timeout: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(10),
         },
         QueueSettings {
             retry_schedule: vec![Duration::from_secs(60)],
             max_queue_lifetime: Duration::from_secs(3600),
-            lease: Duration::from_secs(20),
+            lease,
             batch: 100,
             concurrency: 4,
             return_path_domain: "bounces.example.test".into(),
@@ -366,13 +377,15 @@ async fn send_email_is_stored_unsigned_and_signed_at_delivery() {
         .unwrap();
 
     // Queued unsigned, with the domain that signs it; the stored copy (tracking is on: the
-    // recipient's own) has no signature.
+    // recipient's own, the message's body as it is the only recipient) has no signature.
     let leased = w.store.lease_due("peek", now, now + 1, 10).await.unwrap();
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].sign_domain, Some(w.domain));
-    assert!(leased[0].own_body);
-    let stored = w.store.delivery_bodies(&[leased[0].id]).await.unwrap();
-    let stored = String::from_utf8_lossy(&stored[&leased[0].id]).into_owned();
+    assert!(!leased[0].own_body, "one recipient: no second copy");
+    let row = leased[0].message_row;
+    let stored = w.store.message_bodies(&[row]).await.unwrap();
+    let stored = String::from_utf8_lossy(&stored[&row]).into_owned();
+    assert!(stored.contains("/t/o/"), "the recipient's copy: {stored}");
     assert!(!stored.contains("DKIM-Signature"), "{stored}");
     w.store.release_leases("peek").await.unwrap();
 
@@ -400,6 +413,66 @@ async fn send_email_is_stored_unsigned_and_signed_at_delivery() {
         "not sent: the message could not be signed: the sender domain was deleted before delivery"
     );
     assert_eq!(worker.run_once().await.unwrap(), 0);
+    w.store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A pass that outlasts its lease keeps it: the worker renews the pass's leases (by id) once
+/// they are a third of a lease old, so no other worker takes the row while the slow delivery
+/// runs, and the one outcome is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_pass_renews_its_leases() {
+    let dir = std::env::temp_dir().join(format!("sesame-long-pass-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = world(&dir).await;
+    // Leases of 3 s (checked every second), a relay that takes 6 s to accept the data.
+    let (address, got) = slow_relay(Duration::from_secs(6)).await;
+    let now = sesame_core::time::now_unix();
+    submit::submit(
+        &w.store,
+        &w.settings,
+        Submission {
+            account_id: w.account,
+            from: w.sender.to_string(),
+            to: vec!["gil@dest.test".into()],
+            subject: "Hi".into(),
+            template: Some((w.template, r#"{"name":"gil"}"#.into())),
+            trigger_type: 1,
+            ..Default::default()
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let cancel = CancellationToken::new();
+    let running =
+        tokio::spawn(worker_leasing(&w, address, Duration::from_secs(3)).run(cancel.clone()));
+    // Past the first lease's end (whole seconds: at most 3 s after it was taken).
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    assert!(got.lock().unwrap().is_empty(), "still in the relay's DATA");
+    let now = sesame_core::time::now_unix();
+    assert!(
+        w.store
+            .lease_due("other", now, now + 60, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the worker renewed its lease"
+    );
+    let delivered = async {
+        loop {
+            if status_of(&w, "gil@dest.test").await.1 == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), delivered)
+        .await
+        .expect("delivered");
+    assert_eq!(got.lock().unwrap().len(), 1);
+    cancel.cancel();
+    running.await.unwrap();
     w.store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
