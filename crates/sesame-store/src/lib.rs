@@ -317,6 +317,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         on_pool!(self, pool => pool.close().await)
     }
 }
@@ -457,13 +460,39 @@ mod tests {
             let Backend::Sqlite(pool) = &store.backend else {
                 panic!("an SQLite URL opens SQLite")
             };
-            let (value,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            assert_eq!(value, expected, "{sync:?}");
+            for pool in [pool, store.sqlite_writer()] {
+                let (value,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                assert_eq!(value, expected, "{sync:?}");
+            }
             store.close().await;
         }
+    }
+
+    /// Writers use the store's own writer connection (with its bigger cache), and `close`
+    /// closes it with the others: the last connection to close copies the log back and
+    /// removes it.
+    #[tokio::test]
+    async fn writers_have_a_connection_of_their_own_and_close_closes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
+            .await
+            .unwrap();
+        let cache = on_pool_write!(store, pool => {
+            sqlx::query_as::<_, (i64,)>("PRAGMA cache_size").fetch_one(pool).await
+        })
+        .unwrap();
+        assert_eq!(cache.0.to_string(), super::WRITER_CACHE_KIB);
+        store.create_account("w", 1_800_000_000).await.unwrap();
+        assert!(dir.path().join("w.db-wal").exists());
+        store.close().await;
+        assert!(
+            !dir.path().join("w.db-wal").exists(),
+            "every connection closed, the last one removed the log"
+        );
     }
 
     #[test]
