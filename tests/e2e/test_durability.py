@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -139,7 +140,6 @@ def test_sigkill_loses_no_accepted_message(make_sending_server, sink, dns, sync)
         raise AssertionError(f"{len(bad)} accepted messages do not show DeliverStatus 1: {bad[:5]}") from None
 
 
-
 def test_another_process_closing_the_database_splits_nothing(sesame_factory):
     """SQLite's locks belong to the process, and closing any descriptor of the database drops
     them all. The server syncs the database file after each background copy of the log; it
@@ -149,8 +149,6 @@ def test_another_process_closing_the_database_splits_nothing(sesame_factory):
     alone with unlinked copies and never saw another process's commits again."""
     if os.environ.get("SESAME_TEST_DATABASE_URL"):
         pytest.skip("SQLite's locks only")
-    import sqlite3
-
     srv = sesame_factory(name="locks")
     path = srv.db.url.removeprefix("sqlite://")
     for _ in range(3):

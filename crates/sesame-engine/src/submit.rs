@@ -561,8 +561,7 @@ async fn admit(
     // message's body, and its delivery sends the message's (no second copy to write).
     let mut body = prepared.message;
     if n_accepted == 1
-        && let Some(i) = copies.keys().next().copied()
-        && let Some(copy) = copies.remove(&i)
+        && let Some((_, copy)) = copies.drain().next()
     {
         body = copy;
     }

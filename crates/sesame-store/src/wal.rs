@@ -227,12 +227,13 @@ impl WalKeeper {
         Ok(())
     }
 
-    /// Under the gate, unpinned: the last copy, then the commit that starts the log over. Its
-    /// connection waits `RESTART_WAIT` at most for readers on an older snapshot, not the
+    /// Under the gate, unpinned: the last copy, then the commit that starts the log over, on
+    /// the writers' connection like every write behind the gate (its cache then stays valid).
+    /// That connection waits `RESTART_WAIT` at most for readers on an older snapshot, not the
     /// store's busy timeout: a long reader (a backup's, a big console query's) then costs a
     /// round, not seconds of the write gate.
     async fn start_over(&self) -> Result<Checkpoint> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.store.sqlite_writer().acquire().await?;
         set_busy_timeout(&mut conn, RESTART_WAIT).await?;
         let last = async {
             let last = checkpoint(&mut *conn, "RESTART").await?;
