@@ -194,10 +194,12 @@ class Sink:
     """Postfix's smtp-sink on 127.0.0.1:<free port>, run with -c (running counters on stdout,
     one `sess=.. quit=.. mesg=N` record per update, CR-separated) and -D (a dump file, so one
     message can be checked and sizes measured). A reader thread timestamps every counter change
-    with time.monotonic() (system-wide, comparable across processes)."""
+    with time.monotonic() (system-wide, comparable across processes). The dump goes under
+    $SESAME_BENCH_SINK_DIR when set (bench/run points it at /dev/shm: the sink then costs the
+    machine little CPU), else under `workdir`."""
 
     def __init__(self, workdir: Path, name: str):
-        dumpdir = workdir / name
+        dumpdir = Path(os.environ.get("SESAME_BENCH_SINK_DIR") or workdir) / name
         dumpdir.mkdir(parents=True, exist_ok=True)
         self.dump = dumpdir / "dump"
         self.count = 0
