@@ -62,8 +62,11 @@ pub struct Worker {
     rotations: Rotations<PoolScope>,
     /// Renders and signs batch tasks' copies (the DKIM keys, the link signer).
     submit: SubmitSettings,
-    /// The deliveries the pass in flight holds, for the heartbeat.
-    held: std::sync::Mutex<Option<Held>>,
+    /// The deliveries each pass in flight holds (at most two: one sending, one being
+    /// prepared), by pass number, for the heartbeat.
+    held: std::sync::Mutex<HashMap<u64, Held>>,
+    /// The number of the next pass.
+    passes: std::sync::atomic::AtomicU64,
 }
 
 /// A pass's leased deliveries, and when their leases were last set.
@@ -72,13 +75,32 @@ struct Held {
     ids: Vec<i64>,
 }
 
-/// Clears `Worker::held` when the pass ends, however it ends.
-struct Holding<'a>(&'a std::sync::Mutex<Option<Held>>);
+/// Removes its pass from `Worker::held` when the pass ends, however it ends.
+struct Holding<'a> {
+    held: &'a std::sync::Mutex<HashMap<u64, Held>>,
+    pass: u64,
+}
 
 impl Drop for Holding<'_> {
     fn drop(&mut self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.pass);
     }
+}
+
+/// A pass ready to send: its deliveries leased, grouped per connection, their bodies read
+/// and signed (`Worker::prepare`). Dropping it before `Worker::send` sends nothing; its
+/// leases are handed back at shutdown or expire.
+struct Pass<'a> {
+    leased: usize,
+    sending_ips: SendingIps,
+    /// One destination's deliveries per connection, with their source pool.
+    parts: Vec<(String, Option<PoolScope>, Vec<LeasedDelivery>)>,
+    bodies: HashMap<i64, Arc<[u8]>>,
+    own_bodies: HashMap<i64, Arc<[u8]>>,
+    _holding: Holding<'a>,
 }
 
 impl Worker {
@@ -102,13 +124,25 @@ impl Worker {
             wakeup,
             rotations: Rotations::new(),
             submit,
-            held: std::sync::Mutex::new(None),
+            held: std::sync::Mutex::new(HashMap::new()),
+            passes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// One pass: lease what is due, deliver it, record it. Returns how many deliveries were
     /// attempted.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        match self.prepare().await? {
+            Some(pass) => self.send(pass).await,
+            None => Ok(0),
+        }
+    }
+
+    /// The first half of a pass: leases what is due, reads and signs the bodies, and groups
+    /// the deliveries per connection. `None` when nothing is due. `run` prepares the next
+    /// pass while the previous one sends, so signing (CPU) and sending (network, the
+    /// recording of outcomes) overlap.
+    async fn prepare(&self) -> Result<Option<Pass<'_>>, StoreError> {
         let now = sesame_core::time::now_unix();
         let lease_until = now + self.settings.lease.as_secs() as i64;
         let started = std::time::Instant::now();
@@ -118,15 +152,24 @@ impl Worker {
             .await?;
         sesame_core::metrics::get().storage("lease", started.elapsed());
         if leased.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let n = leased.len();
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Held {
-            // Taken before the lease was: no later than the lease's own start.
-            since: started,
-            ids: leased.iter().map(|d| d.id).collect(),
-        });
-        let _holding = Holding(&self.held);
+        let pass = self
+            .passes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            pass,
+            Held {
+                // Taken before the lease was: no later than the lease's own start.
+                since: started,
+                ids: leased.iter().map(|d| d.id).collect(),
+            },
+        );
+        let holding = Holding {
+            held: &self.held,
+            pass,
+        };
         // Grouped by destination domain and by source pool: a connection bound to one
         // account's dedicated address never carries another's mail.
         let sending_ips = SendingIps::resolve(&self.store, &self.rotations, &leased).await?;
@@ -182,17 +225,40 @@ impl Worker {
                 .or_default()
                 .push(delivery);
         }
-        let semaphore = Arc::new(tokio::sync::Semaphore::new(
-            self.settings.concurrency.max(1),
-        ));
-        let mut tasks = tokio::task::JoinSet::new();
         let parts = groups
             .into_iter()
             .flat_map(|((domain, scope), deliveries)| {
                 connections_for(deliveries)
                     .into_iter()
                     .map(move |part| (domain.clone(), scope, part))
-            });
+            })
+            .collect();
+        Ok(Some(Pass {
+            leased: n,
+            sending_ips,
+            parts,
+            bodies,
+            own_bodies,
+            _holding: holding,
+        }))
+    }
+
+    /// The second half of a pass: sends each connection's deliveries, at most `concurrency`
+    /// connections at once, and records every outcome. Returns how many deliveries were
+    /// leased.
+    async fn send(&self, pass: Pass<'_>) -> Result<usize, StoreError> {
+        let Pass {
+            leased: n,
+            sending_ips,
+            parts,
+            bodies,
+            own_bodies,
+            _holding,
+        } = pass;
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(
+            self.settings.concurrency.max(1),
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
         for (domain, scope, deliveries) in parts {
             let source = sending_ips.source(scope);
             let messages: Vec<OutboundMessage> = deliveries
@@ -418,7 +484,7 @@ impl Worker {
         }
     }
 
-    /// Checks every third of the lease time, until cancelled, whether the pass in flight has
+    /// Checks every third of the lease time, until cancelled, whether each pass in flight has
     /// held its leases that long, and renews them then (by id), so a long delivery keeps its
     /// rows while a crashed worker's rows come back within one lease. A lease is renewed
     /// before two thirds of it have passed; most passes end before their first renewal.
@@ -429,22 +495,30 @@ impl Worker {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(period) => {}
             }
-            let ids = {
-                let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-                match &*held {
-                    Some(held) if held.since.elapsed() >= period => held.ids.clone(),
-                    _ => continue,
-                }
-            };
-            let renewed_at = std::time::Instant::now();
-            let until = sesame_core::time::now_unix() + self.settings.lease.as_secs() as i64;
-            match self.store.renew_leases(&self.owner, &ids, until).await {
-                Ok(_) => {
-                    if let Some(held) = &mut *self.held.lock().unwrap_or_else(|e| e.into_inner()) {
-                        held.since = renewed_at;
+            let due: Vec<(u64, Vec<i64>)> = self
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|(_, held)| held.since.elapsed() >= period)
+                .map(|(pass, held)| (*pass, held.ids.clone()))
+                .collect();
+            for (pass, ids) in due {
+                let renewed_at = std::time::Instant::now();
+                let until = sesame_core::time::now_unix() + self.settings.lease.as_secs() as i64;
+                match self.store.renew_leases(&self.owner, &ids, until).await {
+                    Ok(_) => {
+                        if let Some(held) = self
+                            .held
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_mut(&pass)
+                        {
+                            held.since = renewed_at;
+                        }
                     }
+                    Err(e) => tracing::warn!(error = %e, "could not renew delivery leases"),
                 }
-                Err(e) => tracing::warn!(error = %e, "could not renew delivery leases"),
             }
         }
     }
@@ -534,8 +608,11 @@ impl Worker {
         Ok(())
     }
     /// Runs passes until cancelled: immediately while there is work, otherwise on a wake-up
-    /// (a new message) or every second. On cancel, the pass in flight is dropped and its
-    /// leases handed back (those deliveries may be tried again: at-least-once).
+    /// (a new message) or every second. While one pass sends, the next one is prepared
+    /// (leased, signed), so the CPU work of one overlaps the network work of the other; the
+    /// sends themselves never overlap, so the caps per destination hold. On cancel, the pass
+    /// sending finishes and records its outcomes; a pass only prepared is dropped and its
+    /// leases handed back (nothing of it was sent).
     pub async fn run(self, cancel: CancellationToken) {
         // One `sesame serve` per SQLite file: leases found at start belong to a process that
         // died (kill -9, power loss), so its deliveries are due again now rather than when
@@ -553,43 +630,83 @@ impl Worker {
         let heartbeat = self.heartbeat(cancel.clone());
         tokio::pin!(heartbeat);
         let mut heartbeat_done = false;
+        // The pass prepared while the previous one sent.
+        let mut next: Option<Pass<'_>> = None;
         loop {
             sesame_core::metrics::get().queue_alive(sesame_core::time::now_unix());
             if cancel.is_cancelled() {
                 break;
             }
-            // A pass in flight at shutdown finishes and records its outcomes: dropping it
-            // would hand back deliveries the remote side already accepted, and they would
-            // be sent again after the restart.
-            let pass = {
-                let once = self.run_once();
-                tokio::pin!(once);
-                loop {
-                    tokio::select! {
-                        pass = &mut once => break pass,
-                        _ = &mut heartbeat, if !heartbeat_done => heartbeat_done = true,
-                    }
-                }
+            let ready = match next.take() {
+                Some(pass) => Ok(Some(pass)),
+                None => alongside(self.prepare(), &mut heartbeat, &mut heartbeat_done).await,
             };
             if heartbeat_done {
                 break;
             }
-            match pass {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
+            let pass = match ready {
+                Ok(Some(pass)) => pass,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = &mut heartbeat => break,
+                        _ = self.wakeup.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "queue pass failed");
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = &mut heartbeat => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+            };
+            // A pass sending at shutdown finishes and records its outcomes: dropping it would
+            // hand back deliveries the remote side already accepted, and they would be sent
+            // again after the restart.
+            let (sent, prepared) = alongside(
+                async { tokio::join!(self.send(pass), self.prepare()) },
+                &mut heartbeat,
+                &mut heartbeat_done,
+            )
+            .await;
+            if let Err(e) = sent {
+                tracing::error!(error = %e, "queue pass failed");
+            }
+            match prepared {
+                Ok(pass) => next = pass,
                 Err(e) => tracing::error!(error = %e, "queue pass failed"),
             }
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = &mut heartbeat => break,
-                _ = self.wakeup.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            if heartbeat_done {
+                break;
             }
         }
+        // Its leases are handed back just below.
+        drop(next);
         match self.store.release_leases(&self.owner).await {
             Ok(n) if n > 0 => tracing::info!(n, "handed back leased deliveries"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "could not hand back leases; they will expire"),
+        }
+    }
+}
+
+/// Runs `work` to its end while the heartbeat goes on beside it; `done` is set when the
+/// heartbeat ended (cancelled) meanwhile.
+async fn alongside<T>(
+    work: impl std::future::Future<Output = T>,
+    heartbeat: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    done: &mut bool,
+) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = heartbeat.as_mut(), if !*done => *done = true,
         }
     }
 }

@@ -216,11 +216,11 @@ async fn fan_out(w: &World, names: &[&str]) {
 }
 
 fn worker(w: &World, relay: SocketAddr) -> Worker {
-    worker_leasing(w, relay, Duration::from_secs(20))
+    worker_leasing(w, relay, Duration::from_secs(20), 100)
 }
 
-/// `worker`, with leases of `lease`.
-fn worker_leasing(w: &World, relay: SocketAddr, lease: Duration) -> Worker {
+/// `worker`, with leases of `lease` and passes of `batch` deliveries.
+fn worker_leasing(w: &World, relay: SocketAddr, lease: Duration, batch: i64) -> Worker {
     let resolver = MxResolver::with_timeout(
         &[SocketAddr::from((Ipv4Addr::LOCALHOST, 9))],
         Duration::from_millis(200),
@@ -240,7 +240,7 @@ fn worker_leasing(w: &World, relay: SocketAddr, lease: Duration) -> Worker {
             retry_schedule: vec![Duration::from_secs(60)],
             max_queue_lifetime: Duration::from_secs(3600),
             lease,
-            batch: 100,
+            batch,
             concurrency: 4,
             return_path_domain: "bounces.example.test".into(),
         },
@@ -446,7 +446,7 @@ async fn a_long_pass_renews_its_leases() {
     .unwrap();
     let cancel = CancellationToken::new();
     let running =
-        tokio::spawn(worker_leasing(&w, address, Duration::from_secs(3)).run(cancel.clone()));
+        tokio::spawn(worker_leasing(&w, address, Duration::from_secs(3), 100).run(cancel.clone()));
     // Past the first lease's end (whole seconds: at most 3 s after it was taken).
     tokio::time::sleep(Duration::from_millis(4_500)).await;
     assert!(got.lock().unwrap().is_empty(), "still in the relay's DATA");
@@ -473,6 +473,70 @@ async fn a_long_pass_renews_its_leases() {
     assert_eq!(got.lock().unwrap().len(), 1);
     cancel.cancel();
     running.await.unwrap();
+    w.store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_pass_is_leased_while_one_sends_and_handed_back_at_shutdown() {
+    let dir = std::env::temp_dir().join(format!("sesame-next-pass-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = world(&dir).await;
+    // A relay that takes 3 s to accept the data; passes of one delivery each.
+    let (address, got) = slow_relay(Duration::from_secs(3)).await;
+    let now = sesame_core::time::now_unix();
+    for name in ["gil", "ann"] {
+        submit::submit(
+            &w.store,
+            &w.settings,
+            Submission {
+                account_id: w.account,
+                from: w.sender.to_string(),
+                to: vec![format!("{name}@dest.test")],
+                subject: "Hi".into(),
+                template: Some((w.template, format!(r#"{{"name":"{name}"}}"#))),
+                trigger_type: 1,
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    let cancel = CancellationToken::new();
+    let running =
+        tokio::spawn(worker_leasing(&w, address, Duration::from_secs(20), 1).run(cancel.clone()));
+    // The first pass is in the relay's DATA; the second was leased and signed meanwhile.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(got.lock().unwrap().is_empty(), "still in the relay's DATA");
+    let now = sesame_core::time::now_unix();
+    assert!(
+        w.store
+            .lease_due("other", now, now + 60, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the next pass holds the other delivery"
+    );
+    // Shutdown: the pass sending finishes and records its outcome, the one only prepared
+    // sends nothing and hands its lease back.
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(15), running)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+    assert_eq!(got.lock().unwrap().len(), 1, "one message sent");
+    let statuses = statuses(&w).await;
+    let delivered: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, status, _)| *status == 1)
+        .map(|(recipient, ..)| recipient.as_str())
+        .collect();
+    assert_eq!(delivered.len(), 1, "{statuses:?}");
+    let now = sesame_core::time::now_unix();
+    let free = w.store.lease_due("other", now, now + 60, 10).await.unwrap();
+    assert_eq!(free.len(), 1, "the prepared pass's lease was handed back");
+    assert_ne!(free[0].recipient, delivered[0]);
     w.store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
