@@ -42,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -649,6 +650,15 @@ class Sesame:
         sync = os.environ.get("SESAME_BENCH_SQLITE_SYNC")
         if sync:
             cfg["storage"]["sqlite_synchronous"] = sync
+        # SESAME_BENCH_DATABASE_URL=postgres://... (a server and a database to connect to):
+        # the store is a fresh PostgreSQL database there, dropped at stop(), instead of SQLite.
+        self.pg_admin = os.environ.get("SESAME_BENCH_DATABASE_URL")
+        self.pg_name = None
+        if self.pg_admin:
+            self.pg_name = f"sesame_bench_{os.getpid()}_{self.api_port}"
+            self.psql(f"CREATE DATABASE {self.pg_name}", admin=True)
+            u = urllib.parse.urlsplit(self.pg_admin)
+            cfg["storage"]["url"] = urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + self.pg_name, u.query, ""))
         self.cfg = cfg
         self.config = workdir / "sesame.toml"
         self.config.write_text(toml(cfg))
@@ -689,6 +699,33 @@ class Sesame:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if self.pg_name:
+            self.psql(f"DROP DATABASE IF EXISTS {self.pg_name} WITH (FORCE)", admin=True)
+            self.pg_name = None
+
+    def psql(self, sql: str, admin: bool = False) -> str:
+        """Runs `sql` on the PostgreSQL store (or, `admin`, on SESAME_BENCH_DATABASE_URL's database)."""
+        url = self.pg_admin if admin else self.cfg["storage"]["url"]
+        r = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAt", "-F", "|", "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise SystemExit(f"psql {sql!r}: {r.stderr}")
+        return r.stdout
+
+    def backend(self) -> str:
+        return "PostgreSQL" if self.pg_name else "SQLite"
+
+    def delivery_states(self) -> dict:
+        """DeliverStatus -> count in the server's store."""
+        if self.pg_name:
+            rows = self.psql("SELECT deliver_status, COUNT(*) FROM deliveries GROUP BY 1").split()
+            return {int(a): int(b) for a, b in (r.split("|") for r in rows)}
+        return _delivery_states(self.dir / "sesame.db")
+
+    def store_mb(self) -> float:
+        if self.pg_name:
+            return int(self.psql("SELECT pg_database_size(current_database())")) / 2**20
+        return sum(p.stat().st_size for p in self.dir.glob("sesame.db*")) / 2**20
 
     def cli(self, *args) -> str:
         r = subprocess.run([self.binary, *args, "--config", str(self.config)], capture_output=True, text=True,
@@ -850,11 +887,11 @@ def sesame_queue(args, zone: Zone, workdir: Path) -> dict:
         load = run_client_load(args, srv.api_port, senders, args.queued, srv.dir)
         time.sleep(3)  # let the worker lease/defer the backlog
         st = proc_status(srv.proc.pid)
-        states = _delivery_states(srv.dir / "sesame.db")
+        states = srv.delivery_states()
         res = dict(load)
         res.update({"rss_mb": st.get("VmRSS", 0) / 1024, "peak_rss_mb": st.get("VmHWM", 0) / 1024,
                     "idle_rss_mb": base.get("VmRSS", 0) / 1024, "states": states,
-                    "db_mb": sum(p.stat().st_size for p in srv.dir.glob("sesame.db*")) / 2**20})
+                    "db_mb": srv.store_mb()})
         return res
     finally:
         srv.stop()
@@ -1101,7 +1138,8 @@ def report(args, ses: dict | None, q: dict | None, pfx: dict | None, pdk: dict |
     for n in notes:
         print(f"  {n}")
     print(f"  message ~{args.size} B, {args.concurrency} concurrent sessions/connections; Sesame: {args.rcpt_domains} "
-          f"recipient domain(s), RSA-2048 DKIM, SQLite, {client_note(args)}; sink: Postfix smtp-sink")
+          f"recipient domain(s), RSA-2048 DKIM, {os.environ.get('SESAME_BENCH_DATABASE_URL') and 'PostgreSQL' or 'SQLite'}, "
+          f"{client_note(args)}; sink: Postfix smtp-sink")
     print("-" * 96)
     cols = [ses, pfx, pdk]
     rows = [("", "Sesame (DKIM 2048)", "Postfix (no DKIM)", "Postfix+OpenDKIM 2048")]

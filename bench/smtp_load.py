@@ -267,16 +267,15 @@ def sesame_smtp(args, zone: Zone, workdir: Path, rnd: int) -> dict:
         if not sl._wait_port(smtp_port, 10, srv.proc):
             raise SystemExit(f"sesame's submission port {smtp_port} is not listening")
         time.sleep(0.5)
-        db = srv.dir / "sesame.db"
 
         def settle(t0):
             # the sink counts a message before Sesame records it delivered (per delivery, after
             # its batch): how long until the store says so too (bounded)
             deadline = time.monotonic() + 30
-            states = sl._delivery_states(db)
+            states = srv.delivery_states()
             while states.get(1, 0) < sink.count and time.monotonic() < deadline:
                 time.sleep(0.1)
-                states = sl._delivery_states(db)
+                states = srv.delivery_states()
             st = sl.proc_status(srv.proc.pid)
             return {"states": states, "signed_at_sink": count_signed(sink.dump), "log": log_counts(srv.log_path),
                     "recorded_wall": time.monotonic() - t0 if states.get(1, 0) >= sink.count else None,
