@@ -280,6 +280,33 @@ async fn status_of(w: &World, recipient: &str) -> (String, i64, String) {
         .unwrap_or_else(|| panic!("no delivery to {recipient}"))
 }
 
+/// The template message to `<name>@dest.test`, transactional.
+fn submission_to(w: &World, name: &str) -> Submission {
+    Submission {
+        account_id: w.account,
+        from: w.sender.to_string(),
+        to: vec![format!("{name}@dest.test")],
+        subject: "Hi".into(),
+        template: Some((w.template, format!(r#"{{"name":"{name}"}}"#))),
+        trigger_type: 1,
+        ..Default::default()
+    }
+}
+
+/// Submits `submission_to(w, name)`.
+async fn send_to(w: &World, name: &str) {
+    let now = sesame_core::time::now_unix();
+    submit::submit(&w.store, &w.settings, submission_to(w, name), now)
+        .await
+        .unwrap();
+}
+
+/// What another worker could lease now (and does: it leases them as "other").
+async fn leasable_by_another(w: &World) -> Vec<sesame_store::queue::LeasedDelivery> {
+    let now = sesame_core::time::now_unix();
+    w.store.lease_due("other", now, now + 60, 10).await.unwrap()
+}
+
 /// Deletes the sender address and its domain (whose DKIM keys go with it).
 async fn delete_domain(w: &World) {
     assert!(w.store.delete_sender(w.account, w.sender).await.unwrap());
@@ -362,15 +389,7 @@ async fn send_email_is_stored_unsigned_and_signed_at_delivery() {
     std::fs::create_dir_all(&dir).unwrap();
     let w = world(&dir).await;
     let (address, got) = relay().await;
-    let send = |name: &str| Submission {
-        account_id: w.account,
-        from: w.sender.to_string(),
-        to: vec![format!("{name}@dest.test")],
-        subject: "Hi".into(),
-        template: Some((w.template, format!(r#"{{"name":"{name}"}}"#))),
-        trigger_type: 1,
-        ..Default::default()
-    };
+    let send = |name: &str| submission_to(&w, name);
     let now = sesame_core::time::now_unix();
     submit::submit(&w.store, &w.settings, send("dan"), now)
         .await
@@ -427,36 +446,15 @@ async fn a_long_pass_renews_its_leases() {
     let w = world(&dir).await;
     // Leases of 3 s (checked every second), a relay that takes 6 s to accept the data.
     let (address, got) = slow_relay(Duration::from_secs(6)).await;
-    let now = sesame_core::time::now_unix();
-    submit::submit(
-        &w.store,
-        &w.settings,
-        Submission {
-            account_id: w.account,
-            from: w.sender.to_string(),
-            to: vec!["gil@dest.test".into()],
-            subject: "Hi".into(),
-            template: Some((w.template, r#"{"name":"gil"}"#.into())),
-            trigger_type: 1,
-            ..Default::default()
-        },
-        now,
-    )
-    .await
-    .unwrap();
+    send_to(&w, "gil").await;
     let cancel = CancellationToken::new();
     let running =
         tokio::spawn(worker_leasing(&w, address, Duration::from_secs(3), 100).run(cancel.clone()));
     // Past the first lease's end (whole seconds: at most 3 s after it was taken).
     tokio::time::sleep(Duration::from_millis(4_500)).await;
     assert!(got.lock().unwrap().is_empty(), "still in the relay's DATA");
-    let now = sesame_core::time::now_unix();
     assert!(
-        w.store
-            .lease_due("other", now, now + 60, 10)
-            .await
-            .unwrap()
-            .is_empty(),
+        leasable_by_another(&w).await.is_empty(),
         "the worker renewed its lease"
     );
     let delivered = async {
@@ -477,6 +475,8 @@ async fn a_long_pass_renews_its_leases() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// While one pass sends, the worker leases and signs the next; at shutdown the pass sending
+/// finishes and the pass only prepared hands its leases back, unsent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_pass_is_leased_while_one_sends_and_handed_back_at_shutdown() {
     let dir = std::env::temp_dir().join(format!("sesame-next-pass-{}", std::process::id()));
@@ -484,24 +484,8 @@ async fn the_next_pass_is_leased_while_one_sends_and_handed_back_at_shutdown() {
     let w = world(&dir).await;
     // A relay that takes 3 s to accept the data; passes of one delivery each.
     let (address, got) = slow_relay(Duration::from_secs(3)).await;
-    let now = sesame_core::time::now_unix();
     for name in ["gil", "ann"] {
-        submit::submit(
-            &w.store,
-            &w.settings,
-            Submission {
-                account_id: w.account,
-                from: w.sender.to_string(),
-                to: vec![format!("{name}@dest.test")],
-                subject: "Hi".into(),
-                template: Some((w.template, format!(r#"{{"name":"{name}"}}"#))),
-                trigger_type: 1,
-                ..Default::default()
-            },
-            now,
-        )
-        .await
-        .unwrap();
+        send_to(&w, name).await;
     }
     let cancel = CancellationToken::new();
     let running =
@@ -509,13 +493,8 @@ async fn the_next_pass_is_leased_while_one_sends_and_handed_back_at_shutdown() {
     // The first pass is in the relay's DATA; the second was leased and signed meanwhile.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert!(got.lock().unwrap().is_empty(), "still in the relay's DATA");
-    let now = sesame_core::time::now_unix();
     assert!(
-        w.store
-            .lease_due("other", now, now + 60, 10)
-            .await
-            .unwrap()
-            .is_empty(),
+        leasable_by_another(&w).await.is_empty(),
         "the next pass holds the other delivery"
     );
     // Shutdown: the pass sending finishes and records its outcome, the one only prepared
@@ -533,8 +512,7 @@ async fn the_next_pass_is_leased_while_one_sends_and_handed_back_at_shutdown() {
         .map(|(recipient, ..)| recipient.as_str())
         .collect();
     assert_eq!(delivered.len(), 1, "{statuses:?}");
-    let now = sesame_core::time::now_unix();
-    let free = w.store.lease_due("other", now, now + 60, 10).await.unwrap();
+    let free = leasable_by_another(&w).await;
     assert_eq!(free.len(), 1, "the prepared pass's lease was handed back");
     assert_ne!(free[0].recipient, delivered[0]);
     w.store.close().await;
