@@ -1,5 +1,6 @@
-//! CPU time of one DKIM signature (RSA-2048, a ~3.6 KB message), the cost delivery pays per
-//! message: `cargo run --release -p sesame-mail --example sign_speed [N]` (default 2 000).
+//! Time of one DKIM signature (RSA-2048, a ~3.6 KB message) on one thread, the cost delivery
+//! pays per message (on an idle machine, CPU time):
+//! `cargo run --release -p sesame-mail --example sign_speed [N]` (default 2 000 signatures).
 //! A benchmark, not a test: it prints a figure and checks nothing (bench/README.md).
 
 use sesame_mail::sign::DkimSigningKey;
@@ -28,7 +29,7 @@ fn main() {
     }
     let per = started.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
     println!(
-        "{per:.3} ms of CPU per RSA-2048 DKIM signature ({} bytes, {n} signatures)",
+        "{per:.3} ms per RSA-2048 DKIM signature, one thread ({} bytes, {n} signatures)",
         message.len()
     );
 }

@@ -4,11 +4,13 @@
 //! prepend; never changes the message. Key generation lives in `dkim`.
 //!
 //! mail-auth builds the signature's input (canonical headers, body hash, the tag list); the
-//! RSA operation is aws-lc-rs's (`Key::AwsLc`): AWS-LC signs with RSA-2048 in about half the
-//! CPU of ring, mail-auth's backend here (examples/sign_speed.rs, a whole signature of a 3.6 KB
-//! message: 0.24 against 0.45 ms on the benchmark machine, whose AVX-512 IFMA units AWS-LC
-//! uses), and one signature per message is most of what delivery costs. AWS-LC refuses RSA keys under 2048 bits, but DKIMOption 0 and 2 need 1024-bit keys,
-//! so those are signed with the `rsa` crate instead, blinded with OS randomness.
+//! RSA operation is aws-lc-rs's (`Key::AwsLc`). AWS-LC signs with RSA-2048 in about half the
+//! CPU of ring, mail-auth's backend here: a whole signature of a 3.6 KB message takes 0.24
+//! against 0.45 ms on the benchmark machine (examples/sign_speed.rs), whose AVX-512 IFMA units
+//! AWS-LC uses. One signature per message is most of what delivery costs.
+//!
+//! AWS-LC refuses RSA keys under 2048 bits, but DKIMOption 0 and 2 need 1024-bit keys, so
+//! those are signed with the `rsa` crate instead, blinded with OS randomness.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
@@ -157,10 +159,10 @@ impl SigningKey for Borrowed<'_> {
     type Hasher = Sha256;
 
     fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
+        let mut data = Vec::with_capacity(256);
+        input.write(&mut data);
         match self.0 {
             Key::AwsLc(key) => {
-                let mut data = Vec::with_capacity(256);
-                input.write(&mut data);
                 let mut signature = vec![0; key.public_modulus_len()];
                 key.sign(
                     &RSA_PKCS1_SHA256,
@@ -172,8 +174,6 @@ impl SigningKey for Borrowed<'_> {
                 Ok(signature)
             }
             Key::Small(key) => {
-                let mut data = Vec::with_capacity(256);
-                input.write(&mut data);
                 let hash = sha2::Sha256::digest(&data);
                 let padding = rsa::Pkcs1v15Sign {
                     hash_len: Some(hash.len()),
