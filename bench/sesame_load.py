@@ -712,9 +712,6 @@ class Sesame:
             raise SystemExit(f"psql {sql!r}: {r.stderr}")
         return r.stdout
 
-    def backend(self) -> str:
-        return "PostgreSQL" if self.pg_name else "SQLite"
-
     def delivery_states(self) -> dict:
         """DeliverStatus -> count in the server's store."""
         if self.pg_name:
