@@ -389,9 +389,8 @@ async fn send_email_is_stored_unsigned_and_signed_at_delivery() {
     std::fs::create_dir_all(&dir).unwrap();
     let w = world(&dir).await;
     let (address, got) = relay().await;
-    let send = |name: &str| submission_to(&w, name);
     let now = sesame_core::time::now_unix();
-    submit::submit(&w.store, &w.settings, send("dan"), now)
+    submit::submit(&w.store, &w.settings, submission_to(&w, "dan"), now)
         .await
         .unwrap();
 
@@ -419,7 +418,7 @@ async fn send_email_is_stored_unsigned_and_signed_at_delivery() {
 
     // The sender domain is deleted while a message waits: it cannot be signed, so it is
     // dropped with the reason, never sent unsigned.
-    submit::submit(&w.store, &w.settings, send("eve"), now)
+    submit::submit(&w.store, &w.settings, submission_to(&w, "eve"), now)
         .await
         .unwrap();
     delete_domain(&w).await;

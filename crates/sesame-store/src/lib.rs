@@ -362,6 +362,15 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// A store on a new SQLite file `file` in `dir`, for the unit tests.
+#[cfg(test)]
+pub(crate) async fn open_sqlite_in(dir: &tempfile::TempDir, file: &str) -> Store {
+    let url = format!("sqlite://{}/{file}", dir.path().display());
+    Store::open(&url, ServerKey::from_bytes(&[1; 32]))
+        .await
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Backend, SQLITE_CONNECTIONS, ServerKey, SqliteSynchronous, Store};
@@ -477,10 +486,7 @@ mod tests {
     #[tokio::test]
     async fn writers_have_a_connection_of_their_own_and_close_closes_it() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/w.db", dir.path().display());
-        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-            .await
-            .unwrap();
+        let store = super::open_sqlite_in(&dir, "w.db").await;
         let cache = on_pool_write!(store, pool => {
             sqlx::query_as::<_, (i64,)>("PRAGMA cache_size").fetch_one(pool).await
         })

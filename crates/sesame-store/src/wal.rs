@@ -316,7 +316,7 @@ mod tests {
     use sqlx::SqlitePool;
 
     use super::{Checkpoint, WalKeeper, checkpoint};
-    use crate::{Backend, ServerKey, Store};
+    use crate::{Backend, Store};
 
     fn sqlite(store: &Store) -> &SqlitePool {
         let Backend::Sqlite(pool) = &store.backend else {
@@ -355,10 +355,7 @@ mod tests {
     #[tokio::test]
     async fn sync_wal_finds_the_log_file() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/w.db", dir.path().display());
-        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-            .await
-            .unwrap();
+        let store = crate::open_sqlite_in(&dir, "w.db").await;
         assert!(
             dir.path().join("w.db-wal").exists(),
             "WAL mode makes the log"
@@ -373,10 +370,7 @@ mod tests {
     /// from 100 frames, after a first round (the migrations' frames may make it start the log
     /// over already); with the start-overs counted so far.
     async fn store_and_keeper(dir: &tempfile::TempDir) -> (Store, WalKeeper, i64) {
-        let url = format!("sqlite://{}/k.db", dir.path().display());
-        let store = Store::open(&url, ServerKey::from_bytes(&[1; 32]))
-            .await
-            .unwrap();
+        let store = crate::open_sqlite_in(dir, "k.db").await;
         let pool = sqlite(&store);
         sqlx::query("CREATE TABLE filler (x BLOB)")
             .execute(pool)
